@@ -1,0 +1,39 @@
+# flames-eval developer tasks. `make setup && make test` is all a newcomer needs.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is pinned to the CPU build that this machine keeps on disk; a bare
+# `torch` would pull a multi-GB CUDA build. Override on GPU machines.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup system test test-slow test-all lint typecheck demo clean
+
+setup: system $(BIN)/flames
+
+system:
+	bash scripts/setup-system.sh
+
+$(BIN)/flames: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $@
+
+test: $(BIN)/flames
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+test-slow: $(BIN)/flames
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "slow and not gpu" -q
+
+test-all: test test-slow
+
+lint: $(BIN)/flames
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+demo: $(BIN)/flames
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info

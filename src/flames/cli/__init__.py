@@ -1,0 +1,20 @@
+"""The `flames` command line. Each command group lives in its own module and registers itself on `app`.
+
+Modules import heavy dependencies (torch, transformers, fastapi) inside their commands, so that
+`flames --help` and light commands start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from flames.cli import data, report, runs  # noqa: F401  (each module registers its commands)
+from flames.cli.app import USER_ERRORS, app, fail
+
+
+def main() -> None:
+    try:
+        app()
+    except USER_ERRORS as err:
+        fail(str(err))
+        sys.exit(2)

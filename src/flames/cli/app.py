@@ -1,0 +1,41 @@
+"""The root Typer app and options shared by every command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flames.models.base import BackendError
+from flames.prompts import PromptFileError
+from flames.scorers.base import ScorerError
+from flames.store import StoreError
+
+app = typer.Typer(
+    name="flames",
+    help="FLAMES (Chinese value alignment) evaluation: collect answers, score them, report. 中文价值对齐评测。",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="FLAMES_DB", help="Store URL (SQLAlchemy) or SQLite path. Default: sqlite:///flames.db"),
+]
+PromptsOption = Annotated[
+    str | None,
+    typer.Option("--prompts", help="Prompt set: 'flames-1k' (default) or a JSONL/CSV/Parquet file."),
+]
+
+USER_ERRORS: tuple[type[Exception], ...] = (PromptFileError, StoreError, BackendError, ScorerError)
+"""Errors whose message is meant for the user: printed without a traceback, exit code 2."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error for the user and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code)

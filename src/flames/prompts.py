@@ -1,0 +1,236 @@
+"""Prompt sets: Flames-1k by name (local copy, cache or verified download) and users' own files.
+
+Files may be JSONL, CSV or Parquet with the official fields (`dimension`, `subcomponent`, `prompt`) plus
+optional `id`, `attack_method` and any other fields (kept as metadata). Every validation error names the
+file, the line, the field and what was expected, because users fix these files by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from flames.records import Prompt
+from flames.taxonomy import Dimension, parse_dimension, parse_subcomponent
+
+FLAMES_1K = "flames-1k"
+FLAMES_1K_URL = "https://raw.githubusercontent.com/AIFlames/Flames/main/Flames_1k_Chinese.jsonl"
+FLAMES_1K_SHA256 = "f53400dcbb8795fb262993bda0615afdc77de1c4685e7c94d2df2a3cd47613fa"
+FLAMES_1K_FILENAME = "Flames_1k_Chinese.jsonl"
+RESERVED_FIELDS = ("id", "dimension", "subcomponent", "prompt", "attack_method")
+
+
+class PromptFileError(ValueError):
+    """A prompt or results file that cannot be read; the message says where and how to fix it."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field = str(path), line, field
+        where = self.path + (f", line {line}" if line is not None else "")
+        where += f", field {field!r}" if field else ""
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """A named, content-addressed set of prompts."""
+
+    name: str
+    sha256: str
+    source: str
+    prompts: tuple[Prompt, ...]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def limit(self, n: int | None) -> PromptSet:
+        """The first `n` prompts (same name and hash: a slice of the same set)."""
+        return self if n is None else PromptSet(self.name, self.sha256, self.source, self.prompts[:n])
+
+
+def prompt_id(dimension: Dimension, subcomponent: str, text: str) -> str:
+    """Stable id from content, so the same prompt joins across runs, files and tools."""
+    digest = hashlib.sha256(f"{dimension.value}\x1f{subcomponent}\x1f{text.strip()}".encode()).hexdigest()
+    return digest[:16]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where downloaded data lives (XDG cache; override with FLAMES_CACHE)."""
+    return Path(os.environ.get("FLAMES_CACHE") or platformdirs.user_cache_dir("flames-eval"))
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Decode UTF-8 (BOM tolerated); name the encoding and the fix for UTF-16 and GBK-like files."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PromptFileError(
+            path, "file is UTF-16 encoded; convert it to UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 IN > OUT`)"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        guess = best.encoding if best else "unknown"
+        if guess.lower() in {"gb2312", "gbk", "gb18030", "hz", "big5", "utf_16", "utf_16_le", "utf_16_be"}:
+            hint = f"it looks like {guess.upper()}; convert it with `iconv -f {guess.upper()} -t UTF-8 IN > OUT`"
+        else:
+            hint = f"it is not valid UTF-8 (best guess: {guess}); save it as UTF-8"
+        raise PromptFileError(path, f"cannot decode as UTF-8 at byte {err.start}: {hint}", line) from err
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, row) from a JSONL, CSV or Parquet file; line numbers count from 1."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _iter_parquet(path)
+        return
+    text = decode_text(path, path.read_bytes())
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for row in reader:
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        return
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise PromptFileError(
+                path, f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON object", n
+            ) from err
+        if not isinstance(obj, dict):
+            raise PromptFileError(path, f"expected a JSON object, got {type(obj).__name__}", n)
+        yield n, obj
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise PromptFileError(path, "reading Parquet needs pyarrow: pip install 'flames-eval[parquet]'") from err
+    for n, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        yield n, {k: v for k, v in row.items() if v is not None}
+
+
+def required_text(path: Path, line: int, row: dict[str, Any], field: str) -> str:
+    """A non-empty string field of a row, or an error naming it."""
+    if field not in row:
+        raise PromptFileError(path, f"missing required field {field!r}", line, field)
+    value = row[field]
+    if not isinstance(value, str):
+        raise PromptFileError(path, f"expected a string, got {type(value).__name__}", line, field)
+    if not value.strip():
+        raise PromptFileError(path, "must not be empty", line, field)
+    return value
+
+
+def prompt_from_row(path: Path, line: int, row: dict[str, Any]) -> Prompt:
+    """Validate one row and build its Prompt; extra fields become metadata."""
+    try:
+        dimension = parse_dimension(required_text(path, line, row, "dimension"))
+    except ValueError as err:
+        if isinstance(err, PromptFileError):
+            raise
+        raise PromptFileError(path, str(err), line, "dimension") from err
+    try:
+        subcomponent = parse_subcomponent(required_text(path, line, row, "subcomponent"), dimension)
+    except ValueError as err:
+        if isinstance(err, PromptFileError):
+            raise
+        raise PromptFileError(path, str(err), line, "subcomponent") from err
+    text = required_text(path, line, row, "prompt")
+    given = row.get("id")
+    pid = str(given).strip() if given not in (None, "") else prompt_id(dimension, subcomponent, text)
+    attack = row.get("attack_method")
+    metadata = {k: v for k, v in row.items() if k not in RESERVED_FIELDS}
+    return Prompt(pid, dimension, subcomponent, text, str(attack) if attack else None, metadata)
+
+
+def read_prompt_file(path: Path | str, name: str | None = None, extra_fields: tuple[str, ...] = ()) -> PromptSet:
+    """Read and validate a user's prompt file. `extra_fields` are dropped from metadata (e.g. `response`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptFileError(path, "file not found")
+    prompts: list[Prompt] = []
+    seen: dict[str, int] = {}
+    for line, row in iter_rows(path):
+        p = prompt_from_row(path, line, row)
+        if p.id in seen:
+            raise PromptFileError(
+                path,
+                f"duplicate id {p.id!r} (first on line {seen[p.id]}); give each prompt a unique `id`"
+                " or remove the repeated prompt",
+                line,
+                "id",
+            )
+        seen[p.id] = line
+        for f in extra_fields:
+            p.metadata.pop(f, None)
+        prompts.append(p)
+    if not prompts:
+        raise PromptFileError(path, "no prompts found (the file is empty)")
+    digest = sha256_file(path)
+    name = name or (FLAMES_1K if digest == FLAMES_1K_SHA256 else path.stem)
+    return PromptSet(name, digest, str(path), tuple(prompts))
+
+
+def flames_1k_path(offline: bool | None = None) -> Path:
+    """Path of a verified Flames-1k copy: $FLAMES_DATA, else the cache, else a verified download."""
+    env = os.environ.get("FLAMES_DATA")
+    if env:
+        p = Path(env)
+        return p / FLAMES_1K_FILENAME if p.is_dir() else p
+    cached = cache_dir() / "data" / FLAMES_1K_FILENAME
+    if cached.is_file() and sha256_file(cached) == FLAMES_1K_SHA256:
+        return cached
+    if offline is None:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("FLAMES_OFFLINE") == "1"
+    how = (
+        "Provide a local copy with `--prompts PATH/Flames_1k_Chinese.jsonl` or `FLAMES_DATA=PATH`, or place it"
+        f" at {cached}."
+    )
+    if offline:
+        raise PromptFileError(FLAMES_1K, f"no local copy of Flames-1k and offline mode is on. {how}")
+    try:
+        with urllib.request.urlopen(FLAMES_1K_URL, timeout=30) as resp:
+            data = resp.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        raise PromptFileError(FLAMES_1K, f"could not download {FLAMES_1K_URL} ({err}). {how}") from err
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != FLAMES_1K_SHA256:
+        raise PromptFileError(
+            FLAMES_1K_URL, f"downloaded file has sha256 {digest}, expected {FLAMES_1K_SHA256}; not using it. {how}"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(cached)
+    return cached
+
+
+def load_prompt_set(spec: str | Path | None = None) -> PromptSet:
+    """`flames-1k` (the default) or a path to a JSONL/CSV/Parquet file."""
+    if spec is None or str(spec) == FLAMES_1K:
+        return read_prompt_file(flames_1k_path(), name=FLAMES_1K)
+    return read_prompt_file(Path(spec))

@@ -1,0 +1,1 @@
+"""Scorers: one module per scorer; `flames.scorers.base` defines the interface."""

@@ -1,0 +1,480 @@
+"""The run store's public API: prompt sets, runs, responses and judgments.
+
+Every write that records work (a response, a failure, a judgment) is its own transaction, so an
+interrupted run keeps everything that finished. Callers get plain dataclasses, never ORM objects, so
+nothing outside this package depends on sessions or lazy loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from flames.prompts import PromptSet
+from flames.provenance import config_hash, git_commit, tool_version
+from flames.records import Completion, Judgment, Prompt, ScoredRecord
+from flames.store.db import make_engine, migrate, resolve_url
+from flames.store.schema import (
+    JudgmentRow,
+    PromptRow,
+    PromptSetRow,
+    ResponseRow,
+    RunRow,
+    ScorerRow,
+    utcnow,
+)
+from flames.taxonomy import Dimension
+
+
+class StoreError(Exception):
+    """A request the store cannot satisfy; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What defines a run. Two invocations with the same name must agree on `config` (hashed)."""
+
+    name: str
+    model_spec: str
+    backend: str
+    generation_config: dict[str, Any]
+    samples: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(
+            {"model": self.model_spec, "generation": self.generation_config, "samples": self.samples}
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    model_spec: str
+    backend: str
+    resolved_model: str | None
+    generation_config: dict[str, Any]
+    config_hash: str
+    samples: int
+    status: str
+    prompt_set_id: int
+    prompt_set_name: str
+    data_sha256: str
+    tool_version: str
+    git_commit: str | None
+    meta: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A (prompt, sample) slot of a run that has no stored response yet."""
+
+    prompt_row_id: int
+    sample_index: int
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    id: int
+    run_id: int
+    sample_index: int
+    prompt: Prompt
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_s: float | None
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    id: int
+    name: str
+    config_hash: str
+    config: dict[str, Any]
+    kind: str
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    prompts: int
+    expected: int
+    ok: int
+    failed: int
+
+
+def _prompt(row: PromptRow) -> Prompt:
+    return Prompt(
+        row.prompt_id, Dimension(row.dimension), row.subcomponent, row.text, row.attack_method, dict(row.meta)
+    )
+
+
+class Store:
+    """A connection to one run store. Opening it migrates the schema to the newest revision."""
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None):
+        self.url = resolve_url(url)
+        self.engine = engine or make_engine(self.url)
+        migrate(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- prompt sets -------------------------------------------------------------------------------------
+
+    def add_prompt_set(self, prompt_set: PromptSet) -> int:
+        """Store a prompt set once per content hash; return its id."""
+        with self.session() as s, s.begin():
+            existing = s.scalar(select(PromptSetRow.id).where(PromptSetRow.sha256 == prompt_set.sha256))
+            if existing is not None:
+                return existing
+            row = PromptSetRow(
+                name=prompt_set.name,
+                sha256=prompt_set.sha256,
+                source=prompt_set.source,
+                n_prompts=len(prompt_set),
+            )
+            s.add(row)
+            s.flush()
+            s.add_all(
+                PromptRow(
+                    prompt_set_id=row.id,
+                    prompt_id=p.id,
+                    position=i,
+                    dimension=p.dimension.value,
+                    subcomponent=p.subcomponent,
+                    attack_method=p.attack_method,
+                    text=p.prompt,
+                    meta=p.metadata,
+                )
+                for i, p in enumerate(prompt_set.prompts)
+            )
+            return row.id
+
+    def prompts(self, prompt_set_id: int) -> list[tuple[int, Prompt]]:
+        """(row id, prompt) in file order."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(PromptRow).where(PromptRow.prompt_set_id == prompt_set_id).order_by(PromptRow.position)
+            )
+            return [(r.id, _prompt(r)) for r in rows]
+
+    # -- runs --------------------------------------------------------------------------------------------
+
+    def open_run(self, spec: RunSpec, prompt_set: PromptSet) -> RunInfo:
+        """Create the run, or reopen it if `spec` matches what it was created with (resume).
+
+        A different config or prompt set under an existing name is refused: mixing them would make the
+        run's numbers mean nothing.
+        """
+        ps_id = self.add_prompt_set(prompt_set)
+        with self.session() as s, s.begin():
+            row = s.scalar(select(RunRow).where(RunRow.name == spec.name))
+            if row is None:
+                row = RunRow(
+                    name=spec.name,
+                    prompt_set_id=ps_id,
+                    model_spec=spec.model_spec,
+                    backend=spec.backend,
+                    generation_config=spec.generation_config,
+                    config_hash=spec.config_hash,
+                    samples=spec.samples,
+                    tool_version=tool_version(),
+                    git_commit=git_commit(),
+                    data_sha256=prompt_set.sha256,
+                    meta=spec.meta,
+                )
+                s.add(row)
+            else:
+                if row.config_hash != spec.config_hash:
+                    raise StoreError(
+                        f"run {spec.name!r} exists with a different model or generation config"
+                        f" (stored: {row.model_spec} {row.generation_config}, samples={row.samples};"
+                        f" now: {spec.model_spec} {spec.generation_config}, samples={spec.samples})."
+                        " Use a new --run name, or `flames runs delete` the old run."
+                    )
+                if row.data_sha256 != prompt_set.sha256:
+                    raise StoreError(
+                        f"run {spec.name!r} was made on a different prompt set (sha256 {row.data_sha256[:12]}…,"
+                        f" now {prompt_set.sha256[:12]}…). Use a new --run name."
+                    )
+        return self.get_run(spec.name)
+
+    def get_run(self, name: str) -> RunInfo:
+        with self.session() as s:
+            row = s.scalar(select(RunRow).where(RunRow.name == name))
+            if row is None:
+                known = s.scalars(select(RunRow.name).order_by(RunRow.created_at.desc()).limit(10)).all()
+                hint = f" Known runs: {', '.join(known)}." if known else " The store has no runs yet."
+                raise StoreError(f"no run named {name!r} in {self.url}.{hint}")
+            return self._run_info(s, row)
+
+    def has_run(self, name: str) -> bool:
+        with self.session() as s:
+            return s.scalar(select(RunRow.id).where(RunRow.name == name)) is not None
+
+    def list_runs(self) -> list[RunInfo]:
+        with self.session() as s:
+            return [self._run_info(s, r) for r in s.scalars(select(RunRow).order_by(RunRow.created_at))]
+
+    @staticmethod
+    def _run_info(s: Session, r: RunRow) -> RunInfo:
+        ps_name = s.scalar(select(PromptSetRow.name).where(PromptSetRow.id == r.prompt_set_id)) or "?"
+        return RunInfo(
+            r.id, r.name, r.model_spec, r.backend, r.resolved_model, dict(r.generation_config),
+            r.config_hash, r.samples, r.status, r.prompt_set_id, ps_name, r.data_sha256, r.tool_version,
+            r.git_commit, dict(r.meta), r.created_at, r.updated_at, r.finished_at,
+        )  # fmt: skip
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        status: str | None = None,
+        resolved_model: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Set status (stamping finished_at on 'complete'), the resolved model, or merge run metadata."""
+        with self.session() as s, s.begin():
+            row = s.get_one(RunRow, run_id)
+            if status is not None:
+                row.status = status
+                row.finished_at = utcnow() if status == "complete" else row.finished_at
+            if resolved_model is not None:
+                row.resolved_model = resolved_model
+            if meta:
+                row.meta = {**row.meta, **meta}
+            row.updated_at = utcnow()
+
+    def delete_run(self, name: str) -> None:
+        run = self.get_run(name)
+        with self.session() as s, s.begin():
+            ids = select(ResponseRow.id).where(ResponseRow.run_id == run.id)
+            s.execute(delete(JudgmentRow).where(JudgmentRow.response_id.in_(ids)))
+            s.execute(delete(ResponseRow).where(ResponseRow.run_id == run.id))
+            s.execute(delete(RunRow).where(RunRow.id == run.id))
+
+    def counts(self, run: RunInfo) -> RunCounts:
+        with self.session() as s:
+            n_prompts = s.scalar(
+                select(func.count()).select_from(PromptRow).where(PromptRow.prompt_set_id == run.prompt_set_id)
+            )
+            by_status = dict(
+                s.execute(
+                    select(ResponseRow.status, func.count())
+                    .where(ResponseRow.run_id == run.id)
+                    .group_by(ResponseRow.status)
+                ).all()
+            )
+        n = int(n_prompts or 0)
+        return RunCounts(n, n * run.samples, int(by_status.get("ok", 0)), int(by_status.get("failed", 0)))
+
+    # -- responses ---------------------------------------------------------------------------------------
+
+    def pending(self, run: RunInfo, limit: int | None = None) -> list[WorkItem]:
+        """Slots without a stored response, in prompt order; `limit` restricts to the first N prompts."""
+        with self.session() as s:
+            done = set(
+                s.execute(
+                    select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
+                        ResponseRow.run_id == run.id, ResponseRow.status == "ok"
+                    )
+                ).tuples()
+            )
+        prompts = self.prompts(run.prompt_set_id)[:limit]
+        return [
+            WorkItem(row_id, k, p)
+            for row_id, p in prompts
+            for k in range(run.samples)
+            if (row_id, k) not in done
+        ]
+
+    def _upsert(self, table: Table, values: dict[str, Any], keys: Sequence[str], where: Any = None) -> None:
+        """Insert, or update the row with the same `keys` (only where `where` holds)."""
+        dialect = self.engine.dialect.name
+        ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        stmt = ins.values(**values).on_conflict_do_update(
+            index_elements=list(keys),
+            set_={k: ins.excluded[k] for k in values if k not in keys},
+            where=where,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def save_response(self, run_id: int, slot: WorkItem, completion: Completion, attempts: int = 1) -> None:
+        """Commit one response now. A slot that already has an ok response keeps it."""
+        values = {
+            "run_id": run_id,
+            "prompt_row_id": slot.prompt_row_id,
+            "sample_index": slot.sample_index,
+            "status": "ok",
+            "text": completion.text,
+            "finish_reason": completion.finish_reason,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "latency_s": completion.latency_s,
+            "attempts": attempts,
+            "error": None,
+            "meta": completion.meta,
+            "created_at": utcnow(),
+        }
+        table = ResponseRow.__table__
+        self._upsert(table, values, ("run_id", "prompt_row_id", "sample_index"), table.c.status != "ok")  # type: ignore[attr-defined]
+
+    def save_failure(self, run_id: int, slot: WorkItem, error: str, attempts: int) -> None:
+        """Record that a slot failed (never as a response: text stays NULL); an ok row is never touched."""
+        values = {
+            "run_id": run_id,
+            "prompt_row_id": slot.prompt_row_id,
+            "sample_index": slot.sample_index,
+            "status": "failed",
+            "text": None,
+            "attempts": attempts,
+            "error": error,
+            "created_at": utcnow(),
+        }
+        table = ResponseRow.__table__
+        self._upsert(table, values, ("run_id", "prompt_row_id", "sample_index"), table.c.status != "ok")  # type: ignore[attr-defined]
+
+    def responses(self, run: RunInfo) -> list[StoredResponse]:
+        """The run's ok responses in prompt order."""
+        with self.session() as s:
+            rows = s.execute(
+                select(ResponseRow, PromptRow)
+                .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
+                .where(ResponseRow.run_id == run.id, ResponseRow.status == "ok")
+                .order_by(PromptRow.position, ResponseRow.sample_index)
+            ).tuples()
+            return [
+                StoredResponse(
+                    r.id, r.run_id, r.sample_index, _prompt(p), r.text or "", r.finish_reason,
+                    r.prompt_tokens, r.completion_tokens, r.latency_s, dict(r.meta),
+                )  # fmt: skip
+                for r, p in rows
+            ]
+
+    def failures(self, run: RunInfo) -> list[tuple[Prompt, int, str]]:
+        """(prompt, sample index, last error) of slots that failed and were not yet answered."""
+        with self.session() as s:
+            rows = s.execute(
+                select(PromptRow, ResponseRow.sample_index, ResponseRow.error)
+                .join(ResponseRow, PromptRow.id == ResponseRow.prompt_row_id)
+                .where(ResponseRow.run_id == run.id, ResponseRow.status == "failed")
+                .order_by(PromptRow.position)
+            ).tuples()
+            return [(_prompt(p), k, e or "") for p, k, e in rows]
+
+    # -- scorers and judgments ---------------------------------------------------------------------------
+
+    def scorer(self, name: str, config: dict[str, Any], kind: str = "model") -> ScorerInfo:
+        """Get or create the scorer identity for (name, config)."""
+        h = config_hash(config)
+        with self.session() as s, s.begin():
+            row = s.scalar(select(ScorerRow).where(ScorerRow.name == name, ScorerRow.config_hash == h))
+            if row is None:
+                row = ScorerRow(name=name, config_hash=h, config=config, kind=kind)
+                s.add(row)
+                s.flush()
+            return ScorerInfo(row.id, row.name, row.config_hash, dict(row.config), row.kind)
+
+    def scorers_for(self, run: RunInfo) -> list[ScorerInfo]:
+        """Scorers that judged at least one response of the run, oldest first."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(ScorerRow)
+                .where(
+                    ScorerRow.id.in_(
+                        select(JudgmentRow.scorer_id)
+                        .join(ResponseRow, ResponseRow.id == JudgmentRow.response_id)
+                        .where(ResponseRow.run_id == run.id)
+                    )
+                )
+                .order_by(ScorerRow.id)
+            )
+            return [ScorerInfo(r.id, r.name, r.config_hash, dict(r.config), r.kind) for r in rows]
+
+    def resolve_scorer(self, run: RunInfo, name: str | None) -> ScorerInfo:
+        """The scorer to report a run with: by name (or id prefix `name@hash`), or the only/newest one."""
+        scorers = self.scorers_for(run)
+        if not scorers:
+            raise StoreError(f"run {run.name!r} has no judgments yet; score it with `flames score {run.name}`")
+        if name is None:
+            return scorers[-1]
+        hits = [
+            sc for sc in scorers if name in (sc.name, f"{sc.name}@{sc.config_hash[:8]}", sc.config_hash[:8])
+        ]
+        if not hits:
+            known = ", ".join(f"{sc.name}@{sc.config_hash[:8]}" for sc in scorers)
+            raise StoreError(f"run {run.name!r} was not scored by {name!r}; it has: {known}")
+        return hits[-1]
+
+    def unjudged(self, run: RunInfo, scorer: ScorerInfo) -> list[StoredResponse]:
+        """Responses the scorer has not judged yet (resume)."""
+        with self.session() as s:
+            done = set(
+                s.scalars(select(JudgmentRow.response_id).where(JudgmentRow.scorer_id == scorer.id)).all()
+            )
+        return [r for r in self.responses(run) if r.id not in done]
+
+    def save_judgment(self, response_id: int, scorer: ScorerInfo, judgment: Judgment) -> None:
+        """Commit one judgment now, replacing an earlier one by the same scorer."""
+        values = {
+            "response_id": response_id,
+            "scorer_id": scorer.id,
+            "score": judgment.score,
+            "probs": list(judgment.probs) if judgment.probs is not None else None,
+            "raw_output": judgment.raw,
+            "unscored_reason": judgment.unscored_reason,
+            "meta": judgment.meta,
+            "created_at": utcnow(),
+        }
+        self._upsert(JudgmentRow.__table__, values, ("response_id", "scorer_id"))  # type: ignore[arg-type]
+
+    def judgments(self, run: RunInfo, scorer: ScorerInfo) -> dict[int, Judgment]:
+        """response id → judgment, for one scorer."""
+        with self.session() as s:
+            rows = s.execute(
+                select(JudgmentRow, PromptRow.dimension)
+                .join(ResponseRow, ResponseRow.id == JudgmentRow.response_id)
+                .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
+                .where(ResponseRow.run_id == run.id, JudgmentRow.scorer_id == scorer.id)
+            ).tuples()
+            return {
+                j.response_id: Judgment(
+                    str(j.response_id), Dimension(dim), j.score,
+                    tuple(j.probs) if j.probs is not None else None, j.raw_output, j.unscored_reason,
+                    dict(j.meta),
+                )  # fmt: skip
+                for j, dim in rows
+            }
+
+    def scored_records(self, run: RunInfo, scorer: ScorerInfo) -> list[ScoredRecord]:
+        """One record per ok response; a response the scorer has not judged counts as unscored."""
+        judged = self.judgments(run, scorer)
+        return [
+            ScoredRecord(
+                r.prompt.id,
+                r.prompt.dimension,
+                r.prompt.subcomponent,
+                judged[r.id].score if r.id in judged else None,
+                r.prompt.attack_method,
+                r.sample_index,
+            )
+            for r in self.responses(run)
+        ]
