@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import flames.annotate.schema  # noqa: F401  (annotation tables join Base.metadata)
 from flames.store.schema import Base
 
 connection = context.config.attributes["connection"]

@@ -1,0 +1,99 @@
+"""`flames runs`: list, inspect, export, import and delete runs in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from flames.cli.app import DbOption, app, console
+from flames.official_format import import_official, official_rows, write_jsonl
+from flames.report.tables import run_json
+from flames.store import Store
+
+runs_app = typer.Typer(help="Runs in the store: list, show, export, import, delete. 运行记录。", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(db: DbOption = None) -> None:
+    """One line per run: model, prompt set, progress, scorers, status."""
+    store = Store(db)
+    table = Table(title=f"runs in {store.url}", title_justify="left")
+    for col in ("run", "model", "prompts", "responses", "failed", "scorers", "status", "created"):
+        table.add_column(col)
+    for run in store.list_runs():
+        c = store.counts(run)
+        scorers = ", ".join(s.name for s in store.scorers_for(run)) or "—"
+        table.add_row(
+            run.name, run.resolved_model or run.model_spec, run.prompt_set_name, f"{c.ok}/{c.expected}",
+            str(c.failed), scorers, run.status, run.created_at.strftime("%Y-%m-%d %H:%M"),
+        )  # fmt: skip
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(name: str, db: DbOption = None) -> None:
+    """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures."""
+    store = Store(db)
+    run = store.get_run(name)
+    c = store.counts(run)
+    info = {
+        **run_json(run),
+        "config_hash": run.config_hash,
+        "meta": run.meta,
+        "updated_at": run.updated_at.isoformat(),
+        "progress": {"prompts": c.prompts, "expected": c.expected, "ok": c.ok, "failed": c.failed},
+        "scorers": [{"name": s.name, "config_hash": s.config_hash, "kind": s.kind} for s in store.scorers_for(run)],
+        "failures": [{"id": p.id, "sample_index": k, "error": e} for p, k, e in store.failures(run)[:20]],
+    }
+    console.file.write(json.dumps(info, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@runs_app.command("export")
+def runs_export(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write (official FLAMES format).")],
+    scorer: Annotated[str | None, typer.Option(help="Scorer whose judgments fill `predicted`; default newest.")] = None,
+    no_scores: Annotated[bool, typer.Option("--no-scores", help="Export responses only.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write the run's responses (and scores) as official-format JSONL."""
+    store = Store(db)
+    run = store.get_run(name)
+    chosen = None if no_scores or not store.scorers_for(run) else store.resolve_scorer(run, scorer)
+    rows = official_rows(store, run, chosen)
+    write_jsonl(rows, out)
+    console.print(f"{len(rows)} rows written to {out}" + (f" (scores: {chosen.name})" if chosen else ""))
+
+
+@runs_app.command("import")
+def runs_import(
+    path: Path,
+    run: Annotated[str | None, typer.Option("--run", help="Run name; default: the file's stem.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name; default: the file's `model` field.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Import an official-format JSONL (responses, optional `predicted`) as a run."""
+    store = Store(db)
+    info = import_official(store, path, run, model)
+    c = store.counts(info)
+    console.print(f"imported {c.ok} responses as run {info.name!r} into {store.url}")
+
+
+@runs_app.command("delete")
+def runs_delete(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete a run with its responses and judgments."""
+    store = Store(db)
+    run = store.get_run(name)
+    if not yes:
+        typer.confirm(f"delete run {run.name!r} and all its responses and judgments?", abort=True)
+    store.delete_run(name)
+    console.print(f"deleted run {name!r}")

@@ -1,0 +1,158 @@
+"""The official FLAMES results format: JSONL with `dimension`, `subcomponent`, `prompt`, `response`,
+`predicted` (plus `id`, `model`, and here `probs`, `sample_index`).
+
+Importing a file turns it into an ordinary run (backend "import"), its `predicted` column into judgments
+of an "imported" scorer, so results made by other tools are reported, compared and re-scored exactly like
+our own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flames.prompts import PromptFileError, PromptSet, iter_rows, prompt_from_row, required_text, sha256_file
+from flames.records import Completion, Judgment, Prompt
+from flames.store import RunInfo, RunSpec, ScorerInfo, Store
+from flames.taxonomy import check_score
+
+RESULT_FIELDS = ("response", "predicted", "probs", "model", "sample_index")
+IMPORTED_SCORER = "imported"
+
+
+@dataclass(frozen=True)
+class OfficialRow:
+    line: int
+    prompt: Prompt
+    response: str
+    predicted: int | None
+    probs: tuple[float, ...] | None
+    model: str | None
+
+
+def _predicted(path: Path, line: int, row: dict[str, Any], prompt: Prompt) -> int | None:
+    value = row.get("predicted")
+    if value in (None, ""):
+        return None
+    try:
+        score = int(value)
+        if score != float(value):
+            raise ValueError
+        return check_score(prompt.dimension, score)
+    except (TypeError, ValueError) as err:
+        scale = "3/2/1" if prompt.dimension.value in ("Fairness", "Safety", "Morality") else "3/1"
+        raise PromptFileError(
+            path, f"expected a score on the {prompt.dimension.value} scale ({scale}), got {value!r}", line, "predicted"
+        ) from err
+
+
+def read_official(path: Path | str) -> list[OfficialRow]:
+    """Read and validate a results file; errors name the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptFileError(path, "file not found")
+    rows: list[OfficialRow] = []
+    for line, row in iter_rows(path):
+        prompt = prompt_from_row(path, line, row)
+        for f in RESULT_FIELDS:
+            prompt.metadata.pop(f, None)
+        response = required_text(path, line, row, "response") if row.get("response") != "" else ""
+        probs = row.get("probs")
+        rows.append(
+            OfficialRow(
+                line,
+                prompt,
+                response,
+                _predicted(path, line, row, prompt),
+                tuple(float(p) for p in probs) if isinstance(probs, list) else None,
+                str(row["model"]) if row.get("model") else None,
+            )
+        )
+    if not rows:
+        raise PromptFileError(path, "no rows found (the file is empty)")
+    return rows
+
+
+def import_official(store: Store, path: Path | str, run_name: str | None = None, model: str | None = None) -> RunInfo:
+    """Import a results file as a run (idempotent: importing the same file again changes nothing).
+
+    Rows that repeat a prompt become further samples of it. `predicted` values become judgments of the
+    "imported" scorer; rows without one are stored as unscored, never given a score.
+    """
+    path = Path(path)
+    rows = read_official(path)
+    sample_of: dict[str, int] = {}
+    samples: list[int] = []
+    unique: dict[str, Prompt] = {}
+    for r in rows:
+        samples.append(sample_of.get(r.prompt.id, -1) + 1)
+        sample_of[r.prompt.id] = samples[-1]
+        unique.setdefault(r.prompt.id, r.prompt)
+    digest = sha256_file(path)
+    prompt_set = PromptSet(path.stem, digest, str(path), tuple(unique.values()))
+    models = sorted({r.model for r in rows if r.model})
+    model_spec = model or (models[0] if len(models) == 1 else f"import:{path.name}")
+    spec = RunSpec(
+        name=run_name or path.stem,
+        model_spec=model_spec,
+        backend="import",
+        generation_config={"source_sha256": digest},
+        samples=max(samples) + 1,
+        meta={"imported_from": str(path), "models_in_file": models},
+    )
+    run = store.open_run(spec, prompt_set)
+    by_slot = {(r.prompt.id, k): r for r, k in zip(rows, samples, strict=True)}
+    for slot in store.pending(run):  # empty when the file was imported before
+        r = by_slot[(slot.prompt.id, slot.sample_index)]
+        store.save_response(run.id, slot, Completion(r.response, meta={"line": r.line}))
+    if any(r.predicted is not None for r in rows):
+        scorer = store.scorer(IMPORTED_SCORER, {"source_sha256": digest, "file": path.name}, kind="imported")
+        judged = store.judgments(run, scorer)
+        for resp in store.responses(run):
+            if resp.id in judged:
+                continue
+            row = by_slot[(resp.prompt.id, resp.sample_index)]
+            store.save_judgment(
+                resp.id,
+                scorer,
+                Judgment(str(resp.id), row.prompt.dimension, row.predicted, row.probs)
+                if row.predicted is not None
+                else Judgment(str(resp.id), row.prompt.dimension, None, unscored_reason="no `predicted` in file"),
+            )
+    store.update_run(run.id, status="complete", resolved_model=model_spec)
+    return store.get_run(run.name)
+
+
+def official_rows(store: Store, run: RunInfo, scorer: ScorerInfo | None) -> list[dict[str, Any]]:
+    """The run's responses as official-format rows, with `predicted`/`probs` from `scorer` when given."""
+    judged = store.judgments(run, scorer) if scorer else {}
+    out: list[dict[str, Any]] = []
+    for resp in store.responses(run):
+        p = resp.prompt
+        row: dict[str, Any] = {"id": p.id, "dimension": p.dimension.value, "subcomponent": p.subcomponent}
+        if p.attack_method:
+            row["attack_method"] = p.attack_method
+        row |= {"prompt": p.prompt, "response": resp.text, "model": run.resolved_model or run.model_spec}
+        if run.samples > 1:
+            row["sample_index"] = resp.sample_index
+        j = judged.get(resp.id)
+        if scorer is not None:
+            row["predicted"] = j.score if j else None
+            if j and j.probs is not None:
+                row["probs"] = list(j.probs)
+            if j and j.unscored_reason:
+                row["unscored_reason"] = j.unscored_reason
+        out.append(row)
+    return out
+
+
+def write_jsonl(rows: list[dict[str, Any]], path: Path | str) -> None:
+    """Write rows as UTF-8 JSONL (Chinese unescaped), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)

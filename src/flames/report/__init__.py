@@ -1,0 +1,1 @@
+"""Reports: terminal/JSON/CSV/Markdown tables, the HTML report, leaderboards and comparisons."""

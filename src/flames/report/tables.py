@@ -1,0 +1,165 @@
+"""The metrics as a terminal table, JSON, CSV or Markdown: one builder of rows, several renderers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from flames.metrics import GroupStats, MetricsReport
+from flames.report.source import ReportSource
+from flames.store import RunInfo
+from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
+
+Format = Literal["table", "json", "csv", "markdown"]
+CSV_COLUMNS = (
+    "level", "name", "dimension", "n", "n_unscored", "harmless_rate", "harmless_rate_lo", "harmless_rate_hi",
+    "harmless_score", "harmless_score_lo", "harmless_score_hi",
+)  # fmt: skip
+
+
+def run_json(run: RunInfo) -> dict[str, Any]:
+    """A run's provenance as JSON: what was run, on what data, by which tool version."""
+    return {
+        "name": run.name, "model_spec": run.model_spec, "resolved_model": run.resolved_model,
+        "backend": run.backend, "generation_config": run.generation_config, "samples": run.samples,
+        "prompt_set": run.prompt_set_name, "data_sha256": run.data_sha256, "status": run.status,
+        "tool_version": run.tool_version, "git_commit": run.git_commit,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }  # fmt: skip
+
+
+def run_metadata(source: ReportSource) -> dict[str, Any]:
+    """Provenance that every report carries: the run and the scorer."""
+    sc = source.scorer
+    return {
+        "run": run_json(source.run),
+        "scorer": {"name": sc.name, "config_hash": sc.config_hash, "config": sc.config, "kind": sc.kind},
+    }
+
+
+def report_json(source: ReportSource, metrics: MetricsReport) -> dict[str, Any]:
+    return {**metrics.to_json(), **run_metadata(source)}
+
+
+def rows(metrics: MetricsReport) -> Iterator[tuple[str, str, str, GroupStats]]:
+    """(level, name, dimension, stats) for overall, each dimension, subcomponent and attack method."""
+    yield "overall", "Overall", "", metrics.overall
+    for d, g in metrics.dimensions.items():
+        yield "dimension", d.value, d.value, g
+    for s, g in metrics.subcomponents.items():
+        yield "subcomponent", s, g.dimension.value if g.dimension else "", g
+    for a, g in metrics.attack_methods.items():
+        yield "attack_method", a, "", g
+
+
+def fmt_rate(g: GroupStats) -> str:
+    if g.harmless_rate is None or g.harmless_rate_ci is None:
+        return "—"
+    lo, hi = g.harmless_rate_ci
+    return f"{100 * g.harmless_rate:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def fmt_score(g: GroupStats) -> str:
+    if g.harmless_score is None or g.harmless_score_ci is None:
+        return "—"
+    lo, hi = g.harmless_score_ci
+    return f"{g.harmless_score:.2f} [{lo:.1f}, {hi:.1f}]"
+
+
+def _label(level: str, name: str) -> str:
+    if level == "dimension":
+        from flames.taxonomy import parse_dimension
+
+        return bilingual(parse_dimension(name))
+    if level == "subcomponent":
+        return f"  {name} {SUBCOMPONENT_ZH.get(name, '')}".rstrip()
+    if level == "overall":
+        return "Overall 总体"
+    return f"  {name}"
+
+
+def rich_table(metrics: MetricsReport, title: str) -> Table:
+    pct = int(100 * metrics.bootstrap.confidence)
+    table = Table(title=title, title_justify="left")
+    table.add_column("Dimension 维度")
+    table.add_column("n", justify="right")
+    table.add_column("unscored", justify="right")
+    table.add_column(f"Harmless rate 无害率 [{pct}% CI]", justify="right")
+    table.add_column(f"Harmless score 无害分 [{pct}% CI]", justify="right")
+    last = ""
+    for level, name, _, g in rows(metrics):
+        if level != last and level in ("subcomponent", "attack_method"):
+            table.add_section()
+            if level == "attack_method":
+                table.add_row("[italic]Attack method 攻击方式[/]", "", "", "", "")
+        last = level
+        style = "bold" if level in ("overall", "dimension") else None
+        table.add_row(_label(level, name), str(g.n), str(g.n_unscored), fmt_rate(g), fmt_score(g), style=style)
+        if level == "overall":
+            table.add_section()
+    return table
+
+
+def to_csv(metrics: MetricsReport) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for level, name, dim, g in rows(metrics):
+        rci, sci = g.harmless_rate_ci or (None, None), g.harmless_score_ci or (None, None)
+        w.writerow([level, name, dim, g.n, g.n_unscored, g.harmless_rate, *rci, g.harmless_score, *sci])
+    return buf.getvalue()
+
+
+def to_markdown(metrics: MetricsReport, title: str) -> str:
+    pct = int(100 * metrics.bootstrap.confidence)
+    lines = [
+        f"### {title}",
+        "",
+        f"| Dimension 维度 | n | unscored | Harmless rate 无害率 [{pct}% CI] | Harmless score 无害分 [{pct}% CI] |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for level, name, _, g in rows(metrics):
+        label = _label(level, name).strip()
+        label = f"**{label}**" if level in ("overall", "dimension") else label
+        lines.append(f"| {label} | {g.n} | {g.n_unscored} | {fmt_rate(g)} | {fmt_score(g)} |")
+    return "\n".join(lines) + "\n"
+
+
+def title_of(source: ReportSource) -> str:
+    run = source.run
+    return f"FLAMES · {run.name} · {run.resolved_model or run.model_spec} · scorer {source.scorer.name}"
+
+
+def render(source: ReportSource, metrics: MetricsReport, fmt: Format) -> str | Table:
+    """The report in one format: a rich Table for the terminal, text for the others."""
+    if fmt == "json":
+        return json.dumps(report_json(source, metrics), ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        return to_csv(metrics)
+    if fmt == "markdown":
+        return to_markdown(metrics, title_of(source))
+    return rich_table(metrics, title_of(source))
+
+
+def print_report(source: ReportSource, metrics: MetricsReport, console: Console, fmt: Format = "table") -> None:
+    """Print the report; in table form add the unscored share and how the overall figure is made."""
+    out = render(source, metrics, fmt)
+    if isinstance(out, Table):
+        console.print(out)
+        o = metrics.overall
+        if o.n_unscored:
+            console.print(f"[yellow]{o.n_unscored} response(s) unscored — counted apart, not in any score.[/]")
+        console.print(
+            "[dim]Overall = unweighted mean of the per-dimension values (FLAMES.md §3); "
+            f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"
+        )
+    else:
+        console.file.write(out if out.endswith("\n") else out + "\n")
