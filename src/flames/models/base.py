@@ -31,6 +31,34 @@ class GenerationConfig:
 
 
 @dataclass(frozen=True)
+class BackendOptions:
+    """How to reach or load a model; unlike `GenerationConfig` these never change answers, so a run may be
+    resumed with different options (a new server URL, more concurrency, another device)."""
+
+    concurrency: int = 8
+    """API backends: the most requests in flight (the adaptive limit starts here and never exceeds it)."""
+    base_url: str | None = None
+    """API backends: server root, e.g. `http://localhost:8000/v1`; default `$OPENAI_BASE_URL`, else OpenAI."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (the key itself is never stored)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 120.0
+    """Per-request timeout (API backends)."""
+    max_retries: int = 6
+    """Retries per request after the first attempt (API backends)."""
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: int = 8
+    tensor_parallel: int = 1
+    chat_template: str | None = None
+    """Jinja chat template (text, or path to a file) for local models whose tokenizer has none."""
+    trust_remote_code: bool = False
+    """Allow a checkpoint's own Python code to run (never on by default)."""
+    allow_pickle: bool = False
+    """Allow loading pickled `.bin` weights (arbitrary code on load) when no safetensors exist."""
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     key: str
     """Caller's handle, returned with the outcome."""
@@ -50,13 +78,13 @@ Outcome = tuple[ChatRequest, Completion | Failure]
 
 
 class BackendError(Exception):
-    """A backend that cannot start (missing model, missing extra, no chat template); the message says the fix."""
+    """A backend that cannot start (missing model or extra, no chat template); the message says the fix."""
 
 
 def chat_messages(prompt: str, system_prompt: str | None = None) -> tuple[dict[str, str], ...]:
     """The messages for one benchmark prompt: optional system prompt, then the prompt as the user turn."""
     user = ({"role": "user", "content": prompt},)
-    return (({"role": "system", "content": system_prompt},) + user) if system_prompt else user
+    return ({"role": "system", "content": system_prompt}, *user) if system_prompt else user
 
 
 @runtime_checkable
@@ -70,7 +98,7 @@ class ModelBackend(Protocol):
         """Load weights / open connections. Raises BackendError with a fix when it cannot."""
 
     def describe(self) -> dict[str, Any]:
-        """What was actually loaded (resolved model, revision, chat template, dtype, device) for the run record."""
+        """What was actually loaded (resolved model, chat template, dtype, device), for the run record."""
 
     def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         """Yield one outcome per request as soon as it is known, in any order."""

@@ -1,0 +1,171 @@
+"""`openai:MODEL` — any OpenAI-compatible chat-completions server (vLLM, SGLang, llama.cpp, Ollama, DeepSeek,
+DashScope, Moonshot, Zhipu, OpenAI ...).
+
+Built on aiohttp because per-request client CPU decides throughput once the server is fast (see
+docs/performance.md). Requests run under an adaptive limit (`concurrency.AdaptiveLimiter`); 429, 5xx,
+timeouts, dropped connections and malformed bodies are retried with backoff; other 4xx answers fail the
+item at once. Authentication and not-found errors stop the whole run, since every request would fail alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiohttp
+
+from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, Outcome
+from flames.models.chat_completions import MalformedReply, parse_reply, request_body
+from flames.models.concurrency import AdaptiveLimiter, backoff_delay, parse_retry_after
+from flames.records import Completion
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+class _Retry(Exception):
+    """A transient error: try again after a backoff."""
+
+    def __init__(self, message: str, *, throttled: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.throttled = throttled
+        self.retry_after = retry_after
+
+
+class _Rejected(Exception):
+    """The server refused this request for good (e.g. 400 from a content filter): fail the item."""
+
+
+def _snippet(raw: bytes) -> str:
+    return raw[:300].decode("utf-8", "replace").strip()
+
+
+class OpenAIBackend:
+    """Chat completions over HTTP with adaptive concurrency and retries."""
+
+    kind = "openai"
+
+    def __init__(self, model: str, options: BackendOptions) -> None:
+        if not model:
+            raise BackendError("openai: needs a model name, e.g. `openai:gpt-4o-mini` or `openai:qwen2.5:7b`")
+        self.model = model
+        self.options = options
+        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = base_url.rstrip("/")
+        self.url = f"{self.base_url}/chat/completions"
+        self.limiter = AdaptiveLimiter(options.concurrency)
+        self.served_model: str | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        key = os.environ.get(self.options.api_key_env)
+        if not key and self.options.api_key_env != BackendOptions.api_key_env:
+            raise BackendError(
+                f"--api-key-env {self.options.api_key_env}: that environment variable is not set;"
+                f" export {self.options.api_key_env}=YOUR_KEY"
+            )
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        headers.update(self.options.headers)
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            connector=aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.served_model or self.model,
+            "requested_model": self.model,
+            "base_url": self.base_url,
+            "concurrency_limit": self.limiter.limit,
+        }
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
+        """Run up to `concurrency` workers over the requests; yield each outcome as it arrives."""
+        if self._session is None:
+            raise BackendError("OpenAIBackend.stream called before start()")
+        results: asyncio.Queue[Outcome | BaseException] = asyncio.Queue()
+        todo = iter(requests)
+
+        async def worker() -> None:
+            try:
+                for req in todo:
+                    results.put_nowait((req, await self._answer(req)))
+            except Exception as err:  # surfaced to the consumer, which stops the run
+                results.put_nowait(err)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(self.options.concurrency, len(requests)))]
+        try:
+            for _ in range(len(requests)):
+                item = await results.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _answer(self, req: ChatRequest) -> Completion | Failure:
+        body = json.dumps(request_body(self.model, req), ensure_ascii=False).encode()
+        attempt = 0
+        while True:
+            attempt += 1
+            epoch = await self.limiter.acquire()
+            try:
+                completion = await self._post(body)
+            except _Retry as err:
+                self.limiter.release(epoch, throttled=err.throttled, retry_after=err.retry_after)
+                if attempt > self.options.max_retries:
+                    return Failure(f"{err} (gave up after {attempt} attempts)", attempt)
+                await asyncio.sleep(max(backoff_delay(attempt), err.retry_after or 0.0))
+                continue
+            except _Rejected as err:
+                self.limiter.release(epoch)
+                return Failure(str(err), attempt)
+            except BaseException:
+                self.limiter.release(epoch)
+                raise
+            self.limiter.release(epoch)
+            self.served_model = self.served_model or completion.meta.get("model")
+            if attempt > 1:
+                completion.meta["attempts"] = attempt
+            return completion
+
+    async def _post(self, body: bytes) -> Completion:
+        assert self._session is not None
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        try:
+            async with self._session.post(self.url, data=body) as resp:
+                raw = await resp.read()
+                status = resp.status
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except TimeoutError as err:
+            raise _Retry(f"timed out after {self.options.timeout_s:g}s") from err
+        except aiohttp.ClientError as err:
+            raise _Retry(f"connection error: {type(err).__name__}: {err}") from err
+        latency = loop.time() - t0
+        if status == 200:
+            try:
+                return parse_reply(json.loads(raw), latency)
+            except (ValueError, MalformedReply) as err:
+                raise _Retry(f"malformed reply: {err}") from err
+        message = f"HTTP {status} from {self.url}: {_snippet(raw)}"
+        if status in RETRYABLE_STATUS:
+            raise _Retry(message, throttled=status == 429, retry_after=retry_after)
+        if status in (401, 403):
+            raise BackendError(f"{message}. Check the key in ${self.options.api_key_env}.")
+        if status == 404:
+            raise BackendError(f"{message}. Check --base-url (it usually ends in /v1) and the model name.")
+        raise _Rejected(message)
