@@ -1,0 +1,141 @@
+"""`flames generate`: collect a model's answers to a prompt set into the store (resumable)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail
+
+_API = "API backends (openai:)"
+_LOCAL = "Local backends (hf:, vllm:, gguf:)"
+_GEN = "Generation (part of the run's identity)"
+
+
+def _parse_headers(values: list[str]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"{value!r} is not 'Name: value'", param_hint="--header")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def _parse_body(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        body = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise typer.BadParameter(
+            f"not valid JSON ({err.msg} at column {err.colno})", param_hint="--body"
+        ) from err
+    if not isinstance(body, dict):
+        raise typer.BadParameter("must be a JSON object, e.g. '{\"top_k\": 20}'", param_hint="--body")
+    return body
+
+
+@app.command()
+def generate(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="openai:MODEL, hf:PATH_OR_ID, vllm:PATH_OR_ID or gguf:PATH.")
+    ],
+    run: Annotated[str, typer.Option("--run", "-r", help="Run name; rerun the same command to resume.")],
+    prompts: PromptsOption = None,
+    db: DbOption = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N prompts.")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Answers per prompt.", rich_help_panel=_GEN)] = 1,
+    system_prompt: Annotated[str | None, typer.Option(help="System prompt.", rich_help_panel=_GEN)] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, rich_help_panel=_GEN)] = 1024,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.", rich_help_panel=_GEN)] = 0.0,
+    top_p: Annotated[float | None, typer.Option(min=0.0, max=1.0, rich_help_panel=_GEN)] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed (sample k uses seed+k).", rich_help_panel=_GEN)
+    ] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(help="Extra request parameters as JSON, e.g. '{\"top_k\": 20}'.", rich_help_panel=_GEN),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)
+    ] = 8,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.", rich_help_panel=_API
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="Env variable with the API key.", rich_help_panel=_API)
+    ] = "OPENAI_API_KEY",
+    header: Annotated[
+        list[str] | None, typer.Option(help="Extra header 'Name: value' (repeatable).", rich_help_panel=_API)
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds per request.", rich_help_panel=_API)
+    ] = 120.0,
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.", rich_help_panel=_API)] = 6,
+    dtype: Annotated[
+        str, typer.Option(help="auto, float32, bfloat16, float16.", rich_help_panel=_LOCAL)
+    ] = "auto",
+    device: Annotated[
+        str, typer.Option(help="auto, cuda, cuda:1, mps, cpu.", rich_help_panel=_LOCAL)
+    ] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=_LOCAL)] = 8,
+    tensor_parallel: Annotated[int, typer.Option(min=1, help="GPUs for vLLM.", rich_help_panel=_LOCAL)] = 1,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(help="Jinja chat template file for models without one.", rich_help_panel=_LOCAL),
+    ] = None,
+    trust_remote_code: Annotated[
+        bool, typer.Option(help="Run the checkpoint's own Python code (unsafe).", rich_help_panel=_LOCAL)
+    ] = False,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            help="Load pickled .bin weights (unsafe) when no safetensors exist.", rich_help_panel=_LOCAL
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Collect answers into the store. 收集模型回答。
+
+    Every answer is committed as it arrives; rerunning the same command resumes (failed items are retried,
+    stored ones are never requested again). Ctrl-C stops cleanly.
+    """
+    from flames.generate import generate as run_generation
+    from flames.models.base import BackendOptions, GenerationConfig
+    from flames.prompts import load_prompt_set
+    from flames.store import Store
+
+    config = GenerationConfig(max_new_tokens, temperature, top_p, seed, system_prompt, _parse_body(body))
+    options = BackendOptions(
+        concurrency=concurrency, base_url=base_url, api_key_env=api_key_env,
+        headers=_parse_headers(header or []), timeout_s=timeout, max_retries=max_retries, dtype=dtype,
+        device=device, batch_size=batch_size,
+        tensor_parallel=tensor_parallel, chat_template=chat_template, trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+    )  # fmt: skip
+    store = Store(db)
+    result = run_generation(
+        store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
+        options=options, samples=samples, limit=limit, console=err_console, progress=progress,
+    )  # fmt: skip
+    s, c = result.stats, result.counts
+    if not result.requested:
+        console.print(f"run [bold]{run}[/]: nothing to do, {c.ok}/{c.expected} answers already stored.")
+        return
+    console.print(
+        f"run [bold]{run}[/]: {s.ok} answers and {s.failed} failures recorded now;"
+        f" the store holds {c.ok}/{c.expected} answers ({result.run.status}) in {store.url}."
+    )
+    if s.interrupted:
+        raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.ok} left).", code=130)
+    if c.failed:
+        raise fail(
+            f"{c.failed} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
+            code=1,
+        )

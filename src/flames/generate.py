@@ -1,0 +1,167 @@
+"""The collection engine: a run's pending slots → a model backend → one committed row per outcome.
+
+Each response (or failure) is written the moment the backend reports it, so a killed process loses only
+what was in flight, and a rerun asks only for the slots without an ok response. The run's identity (model
+spec, generation config, samples, prompt set) is checked by `Store.open_run`, which refuses a changed config
+under an existing name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from flames.models.base import (
+    BackendOptions,
+    ChatRequest,
+    Failure,
+    GenerationConfig,
+    ModelBackend,
+    chat_messages,
+)
+from flames.models.registry import load_backend
+from flames.progress import RunProgress
+from flames.prompts import PromptSet
+from flames.records import Completion
+from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
+
+OnOutcome = Callable[[WorkItem, Completion | Failure], None]
+
+
+@dataclass
+class CollectStats:
+    ok: int = 0
+    failed: int = 0
+    tokens: int = 0
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    run: RunInfo
+    requested: int
+    """Slots that were pending when this invocation started."""
+    stats: CollectStats
+    counts: RunCounts
+
+
+def slot_requests(slots: Sequence[WorkItem], config: GenerationConfig) -> list[ChatRequest]:
+    """One request per slot, keyed by its position. With a seed, sample k uses seed + k, so the samples of
+    a prompt differ from each other yet every one of them is reproducible."""
+    requests = []
+    for i, slot in enumerate(slots):
+        cfg = config
+        if config.seed is not None and slot.sample_index:
+            cfg = dataclasses.replace(config, seed=config.seed + slot.sample_index)
+        requests.append(ChatRequest(str(i), chat_messages(slot.prompt.prompt, cfg.system_prompt), cfg))
+    return requests
+
+
+async def collect(
+    store: Store,
+    run_id: int,
+    backend: ModelBackend,
+    slots: Sequence[WorkItem],
+    config: GenerationConfig,
+    on_outcome: OnOutcome | None = None,
+    stats: CollectStats | None = None,
+) -> CollectStats:
+    """Send every slot to a started backend and commit each outcome as it arrives."""
+    stats = stats or CollectStats()
+    async for request, outcome in backend.stream(slot_requests(slots, config)):
+        slot = slots[int(request.key)]
+        if isinstance(outcome, Failure):
+            store.save_failure(run_id, slot, outcome.error, outcome.attempts)
+            stats.failed += 1
+        else:
+            store.save_response(run_id, slot, outcome, attempts=int(outcome.meta.get("attempts", 1)))
+            stats.ok += 1
+            stats.tokens += outcome.completion_tokens or 0
+        if on_outcome is not None:
+            on_outcome(slot, outcome)
+    return stats
+
+
+def _options_record(options: BackendOptions) -> dict[str, Any]:
+    """Backend options for the run record: header values may hold secrets, so only their names are kept."""
+    record = dataclasses.asdict(options)
+    record["headers"] = sorted(options.headers)
+    return record
+
+
+def _final_status(counts: RunCounts, interrupted: bool) -> str:
+    if counts.ok == counts.expected:
+        return "complete"
+    if interrupted:
+        return "interrupted"
+    return "incomplete" if counts.failed else "partial"
+
+
+def generate(
+    store: Store,
+    *,
+    run_name: str,
+    model_spec: str,
+    prompt_set: PromptSet,
+    config: GenerationConfig,
+    options: BackendOptions | None = None,
+    samples: int = 1,
+    limit: int | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+) -> GenerateResult:
+    """Create or resume run `run_name` and collect its pending responses; Ctrl-C stops cleanly.
+
+    Raises BackendError (bad spec, model cannot load) or StoreError (config differs from the stored run).
+    """
+    options = options or BackendOptions()
+    backend = load_backend(model_spec, options)
+    spec = RunSpec(run_name, model_spec, backend.kind, config.as_dict(), samples)
+    run = store.open_run(spec, prompt_set)
+    slots = store.pending(run, limit)
+    stats = CollectStats()
+    if slots:
+        try:
+            asyncio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
+        except KeyboardInterrupt:
+            stats.interrupted = True
+    counts = store.counts(run)
+    store.update_run(run.id, status=_final_status(counts, stats.interrupted))
+    return GenerateResult(store.get_run(run.name), len(slots), stats, counts)
+
+
+async def _collect_run(
+    store: Store,
+    run: RunInfo,
+    backend: ModelBackend,
+    slots: Sequence[WorkItem],
+    config: GenerationConfig,
+    options: BackendOptions,
+    stats: CollectStats,
+    console: Console | None,
+    show_progress: bool,
+) -> None:
+    await backend.start()
+    try:
+        store.update_run(run.id, status="running", meta={"options": _options_record(options)})
+        if not show_progress:
+            await collect(store, run.id, backend, slots, config, stats=stats)
+            return
+        with RunProgress(len(slots), run.name, console) as bar:
+
+            def advance(_slot: WorkItem, outcome: Completion | Failure) -> None:
+                if isinstance(outcome, Completion):
+                    bar.advance(ok=True, tokens=outcome.completion_tokens or 0)
+                else:
+                    bar.advance(ok=False)
+
+            await collect(store, run.id, backend, slots, config, advance, stats)
+    finally:
+        described = backend.describe()
+        store.update_run(run.id, resolved_model=str(described.get("model")), meta={"backend": described})
+        await backend.close()

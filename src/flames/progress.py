@@ -1,0 +1,63 @@
+"""A rich progress bar for long runs of independent units: done/total, rate, ETA, failures and tokens.
+
+Updating it costs a few microseconds, so it can be advanced once per response even at hundreds per second.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f}/s" if speed else "–/s", style="progress.data.speed")
+
+
+class RunProgress:
+    """`with RunProgress(total, "qwen") as bar: bar.advance(ok=True, tokens=120)`."""
+
+    def __init__(self, total: int, description: str, console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("[red]failed {task.fields[failed]}"),
+            TextColumn("tokens {task.fields[tokens]:,}"),
+            console=console,
+            speed_estimate_period=60,
+        )
+        self._task = self._progress.add_task(description, total=total, failed=0, tokens=0)
+        self.failed = 0
+        self.tokens = 0
+
+    def advance(self, *, ok: bool, tokens: int = 0) -> None:
+        self.failed += not ok
+        self.tokens += tokens
+        self._progress.update(self._task, advance=1, failed=self.failed, tokens=self.tokens)
+
+    def __enter__(self) -> RunProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
