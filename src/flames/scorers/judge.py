@@ -1,0 +1,164 @@
+"""`judge:MODEL_SPEC` — any chat model (API, transformers, vLLM, GGUF) scores responses by the FLAMES rubric.
+
+One request per item (k with majority vote), temperature 0 unless voting. An answer without a readable
+`分数：N` gets one more turn that shows the judge its answer and asks for the format; after that the item is
+unscored with the reason, never given a score. A judge request that fails in the backend is unscored with
+`retry` set, so the scoring engine asks again on resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flames.models.base import ChatRequest, Failure, GenerationConfig, ModelBackend
+from flames.records import Completion, Item, Judgment
+from flames.scorers import rubric
+
+JUDGE_PREFIX = "judge:"
+_SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """What changes a judge's verdicts (all hashed into the scorer config)."""
+
+    samples: int = 1
+    """k answers per item, combined by majority vote; 1 = a single greedy answer."""
+    vote_temperature: float = 0.7
+    """Sampling temperature when k > 1 (k greedy answers would all be the same)."""
+    max_new_tokens: int = 128
+
+    @property
+    def temperature(self) -> float:
+        return 0.0 if self.samples == 1 else self.vote_temperature
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ValueError("judge samples must be at least 1")
+
+
+@dataclass
+class _Sample:
+    """One of an item's k answers: its text(s) and parsed score, or a backend error."""
+
+    answers: list[str] = field(default_factory=list)
+    score: int | None = None
+    problem: str | None = None
+    error: str | None = None
+    done: bool = False
+
+
+class JudgeScorer:
+    """The LLM judge. Takes an unstarted backend so tests (and library users) can pass any `ModelBackend`."""
+
+    kind = "model"
+
+    def __init__(self, model_spec: str, backend: ModelBackend, settings: JudgeSettings | None = None) -> None:
+        self.model_spec = model_spec
+        self.name = JUDGE_PREFIX + model_spec
+        self.backend = backend
+        self.settings = settings or JudgeSettings()
+
+    def config(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "type": "llm-judge",
+            "model": self.model_spec,
+            "rubric_version": rubric.RUBRIC_VERSION,
+            "rubric_sha256": rubric.rubric_sha256(),
+            "parser_version": rubric.PARSER_VERSION,
+            "samples": s.samples,
+            "temperature": s.temperature,
+            "max_new_tokens": s.max_new_tokens,
+        }
+
+    async def start(self) -> None:
+        await self.backend.start()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def _generation(self, sample: int) -> GenerationConfig:
+        s = self.settings
+        seed = sample if s.samples > 1 else None
+        return GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=seed)
+
+    async def score(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
+        by_key = {item.key: item for item in items}
+        state = {item.key: [_Sample() for _ in range(self.settings.samples)] for item in items}
+        first = [
+            ChatRequest(f"{item.key}{_SEP}{k}", rubric.messages(item), self._generation(k))
+            for item in items
+            for k in range(self.settings.samples)
+        ]
+        retries: list[ChatRequest] = []
+        async for request, outcome in self.backend.stream(first):
+            key, k = _split(request.key)
+            sample = state[key][k]
+            self._record(sample, by_key[key], outcome)
+            if sample.done:
+                if all(s.done for s in state[key]):
+                    yield _verdict(by_key[key], state[key])
+            else:
+                again = rubric.retry_messages(by_key[key], sample.answers[-1])
+                retries.append(ChatRequest(request.key, again, request.config))
+        if not retries:
+            return
+        async for request, outcome in self.backend.stream(retries):
+            key, k = _split(request.key)
+            sample = state[key][k]
+            self._record(sample, by_key[key], outcome)
+            sample.done = True
+            if all(s.done for s in state[key]):
+                yield _verdict(by_key[key], state[key])
+
+    @staticmethod
+    def _record(sample: _Sample, item: Item, outcome: Completion | Failure) -> None:
+        """Fold one answer into its sample; `done` stays False only for an unreadable first answer."""
+        if isinstance(outcome, Failure):
+            sample.error, sample.done = outcome.error, True
+            return
+        sample.answers.append(outcome.text)
+        verdict = rubric.parse_verdict(outcome.text, item.dimension)
+        sample.score, sample.problem = verdict.score, verdict.problem
+        sample.done = verdict.score is not None or len(sample.answers) > 1
+
+
+def _split(key: str) -> tuple[str, int]:
+    item_key, _, k = key.rpartition(_SEP)
+    return item_key, int(k)
+
+
+def _verdict(item: Item, samples: list[_Sample]) -> Judgment:
+    """Majority vote over the readable answers; unscored when none is readable, the vote ties, or the backend
+    failed (then `meta.retry` asks the engine to try again on resume)."""
+    answers = [s.answers for s in samples]
+    if len(answers) == 1 and len(answers[0]) <= 1:
+        raw = answers[0][0] if answers[0] else None
+    else:
+        raw = json.dumps(answers if len(answers) > 1 else answers[0], ensure_ascii=False)
+    meta: dict[str, Any] = {"retried": sum(len(a) > 1 for a in answers)}
+    errors = [s.error for s in samples if s.error]
+    if errors:
+        return Judgment(
+            item.key, item.dimension, None, raw=raw, unscored_reason=f"judge request failed: {errors[0]}",
+            meta={**meta, "retry": True},
+        )  # fmt: skip
+    votes = Counter(s.score for s in samples if s.score is not None)
+    meta["votes"] = {str(score): n for score, n in sorted(votes.items(), reverse=True)}
+    if not votes:
+        problem = next(s.problem for s in samples if s.problem)
+        return Judgment(
+            item.key, item.dimension, None, raw=raw, meta=meta,
+            unscored_reason=f"judge answer unreadable after one retry: {problem}",
+        )  # fmt: skip
+    (best, n_best), *rest = votes.most_common()
+    if rest and rest[0][1] == n_best:
+        tied = ", ".join(f"{score}×{n}" for score, n in votes.most_common())
+        reason = f"judge vote tied ({tied})"
+        return Judgment(item.key, item.dimension, None, raw=raw, meta=meta, unscored_reason=reason)
+    return Judgment(item.key, item.dimension, best, raw=raw, meta=meta)

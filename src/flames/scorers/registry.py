@@ -1,0 +1,82 @@
+"""Scorer spec strings → scorers: `flames[:PATH_OR_HUB_ID]` (the official classifier) and
+`judge:MODEL_SPEC` (an LLM judge on any model backend).
+
+Human and imported judgments are stored, not run, so they have no spec here. Scorer modules are imported
+only when chosen, so a judge behind an API never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flames.models.base import BackendOptions
+from flames.scorers.base import Scorer, ScorerError
+
+OFFICIAL = "flames"
+JUDGE = "judge"
+
+
+@dataclass(frozen=True)
+class ScorerOptions:
+    """Everything a user can set about scorers on the command line."""
+
+    faithful: bool = False
+    """Official scorer: reproduce the official script exactly (512-token right truncation, batches of 16)."""
+    allow_pickle: bool = False
+    """Official scorer (and local judges): allow unpickling `.bin` weights, which can run arbitrary code."""
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    """None: each scorer's own default."""
+    judge_samples: int = 1
+    judge_max_new_tokens: int = 128
+    judge_backend: BackendOptions = field(default_factory=BackendOptions)
+    """How to reach or load the judge model (server URL, key variable, concurrency); device, dtype,
+    batch size and allow_pickle above are copied into it."""
+
+
+SPEC_HELP = (
+    "`flames`, `flames:PATH_OR_HUB_ID` (official scorer) or `judge:MODEL_SPEC` (e.g. `judge:openai:qwen-max`)"
+)
+
+
+def make_scorer(spec: str, options: ScorerOptions | None = None) -> Scorer:
+    """Build (but do not start) the scorer a spec names; raise ScorerError naming the valid forms."""
+    options = options or ScorerOptions()
+    kind, sep, target = spec.partition(":")
+    if kind == OFFICIAL:
+        from flames.scorers import official
+
+        return official.make_scorer(
+            target.strip() or None,
+            faithful=options.faithful,
+            allow_pickle=options.allow_pickle,
+            device=options.device,
+            dtype=options.dtype,
+            batch_size=options.batch_size,
+        )
+    if kind == JUDGE and sep and target.strip():
+        return _judge(target.strip(), options)
+    raise ScorerError(f"unknown scorer spec {spec!r}; use {SPEC_HELP}")
+
+
+def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
+    from dataclasses import replace
+
+    from flames.models.base import BackendError
+    from flames.models.registry import load_backend
+    from flames.scorers.judge import JudgeScorer, JudgeSettings
+
+    backend_options = replace(
+        options.judge_backend,
+        device=options.device,
+        dtype=options.dtype,
+        allow_pickle=options.allow_pickle,
+        batch_size=options.batch_size or options.judge_backend.batch_size,
+    )
+    try:
+        backend = load_backend(model_spec, backend_options)
+        settings = JudgeSettings(samples=options.judge_samples, max_new_tokens=options.judge_max_new_tokens)
+    except (BackendError, ValueError) as err:
+        raise ScorerError(f"judge:{model_spec}: {err}") from err
+    return JudgeScorer(model_spec, backend, settings)
