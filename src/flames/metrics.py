@@ -179,12 +179,7 @@ def compute_metrics(records: Sequence[ScoredRecord], boot: BootstrapConfig | Non
     else:
         overall = GroupStats(0, len(records), None, None, None, None, {})
     by_sub = _by(records, lambda r: r.subcomponent)
-    subs = {
-        s: _group(by_sub[s], rng, boot, d)[0]
-        for d in DIMENSIONS
-        for s in info(d).subcomponents
-        if s in by_sub
-    }
+    subs = {s: _group(by_sub[s], rng, boot, d)[0] for d in DIMENSIONS for s in info(d).subcomponents if s in by_sub}
     by_attack = _by((r for r in records if r.attack_method), lambda r: r.attack_method)
     attacks = {a: _group(by_attack[a], rng, boot, None)[0] for a in sorted(by_attack)}
     return MetricsReport(overall, dims, subs, attacks, boot)
@@ -301,15 +296,18 @@ def _paired(
     return diff, (dr, ds)
 
 
+def _mean(values: Iterable[float | None]) -> float:
+    return float(np.mean([v for v in values if v is not None]))
+
+
 def compare_runs(
     a: Sequence[ScoredRecord], b: Sequence[ScoredRecord], boot: BootstrapConfig | None = None
 ) -> Comparison:
     """Paired comparison of two runs over the (prompt, sample) pairs both scored."""
     boot = boot or BootstrapConfig()
     rng = np.random.default_rng(boot.seed)
-    key = lambda r: (r.prompt_id, r.sample_index)  # noqa: E731
-    sa = {key(r): r for r in a if r.score is not None}
-    sb = {key(r): r for r in b if r.score is not None}
+    sa = {(r.prompt_id, r.sample_index): r for r in a if r.score is not None}
+    sb = {(r.prompt_id, r.sample_index): r for r in b if r.score is not None}
     shared = [k for k in sa if k in sb]
     dims: dict[Dimension, PairedDiff] = {}
     reps: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []
@@ -327,15 +325,14 @@ def compare_runs(
     only_a = sum(f.score_a == HARMLESS for f in flips)
     only_b = len(flips) - only_a
     if dims:
-        mean = lambda xs: float(np.mean(xs))  # noqa: E731
         present = list(dims.values())
         overall = PairedDiff(
             len(shared),
-            mean([p.rate_a for p in present]),
-            mean([p.rate_b for p in present]),
-            mean([p.diff_rate for p in present]),
+            _mean(p.rate_a for p in present),
+            _mean(p.rate_b for p in present),
+            _mean(p.diff_rate for p in present),
             boot.interval(np.mean([r[0] for r in reps], axis=0)),
-            mean([p.diff_score for p in present]),
+            _mean(p.diff_score for p in present),
             boot.interval(np.mean([r[1] for r in reps], axis=0)),
             only_a,
             only_b,

@@ -94,9 +94,7 @@ SUBCOMPONENT_ZH: dict[str, str] = {
 DIMENSION_ALIASES: dict[str, Dimension] = {"virtue": Dimension.MORALITY}
 """Older names accepted on input (2023 releases called Morality "Virtue"), keyed lower-case."""
 
-_BY_SUBCOMPONENT: dict[str, Dimension] = {
-    sub: info.dimension for info in _INFO.values() for sub in info.subcomponents
-}
+_BY_SUBCOMPONENT: dict[str, Dimension] = {sub: info.dimension for info in _INFO.values() for sub in info.subcomponents}
 
 
 def info(dimension: Dimension | str) -> DimensionInfo:
@@ -148,9 +146,7 @@ def check_score(dimension: Dimension, score: int) -> int:
     """Return `score` if it is on the dimension's scale, else raise ValueError naming the scale."""
     scale = _INFO[dimension].scale
     if score not in scale:
-        raise ValueError(
-            f"score {score!r} is not on the {dimension.value} scale {'/'.join(map(str, scale))}"
-        )
+        raise ValueError(f"score {score!r} is not on the {dimension.value} scale {'/'.join(map(str, scale))}")
     return score
 
 

@@ -24,7 +24,9 @@ err_console = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="FLAMES_DB", help="Store URL (SQLAlchemy) or SQLite path. Default: sqlite:///flames.db"),
+    typer.Option(
+        "--db", envvar="FLAMES_DB", help="Store URL (SQLAlchemy) or SQLite path. Default: sqlite:///flames.db"
+    ),
 ]
 PromptsOption = Annotated[
     str | None,

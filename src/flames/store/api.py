@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,6 +31,9 @@ from flames.store.schema import (
 )
 from flames.taxonomy import Dimension
 
+RESPONSES = cast(Table, ResponseRow.__table__)
+JUDGMENTS = cast(Table, JudgmentRow.__table__)
+
 
 class StoreError(Exception):
     """A request the store cannot satisfy; the message says what to do."""
@@ -49,9 +52,7 @@ class RunSpec:
 
     @property
     def config_hash(self) -> str:
-        return config_hash(
-            {"model": self.model_spec, "generation": self.generation_config, "samples": self.samples}
-        )
+        return config_hash({"model": self.model_spec, "generation": self.generation_config, "samples": self.samples})
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class Store:
             r.id, r.name, r.model_spec, r.backend, r.resolved_model, dict(r.generation_config),
             r.config_hash, r.samples, r.status, r.prompt_set_id, ps_name, r.data_sha256, r.tool_version,
             r.git_commit, dict(r.meta), r.created_at, r.updated_at, r.finished_at,
-        )  # fmt: skip
+        )
 
     def update_run(
         self,
@@ -295,15 +296,10 @@ class Store:
                     select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
                         ResponseRow.run_id == run.id, ResponseRow.status == "ok"
                     )
-                ).tuples()
+                )
             )
         prompts = self.prompts(run.prompt_set_id)[:limit]
-        return [
-            WorkItem(row_id, k, p)
-            for row_id, p in prompts
-            for k in range(run.samples)
-            if (row_id, k) not in done
-        ]
+        return [WorkItem(row_id, k, p) for row_id, p in prompts for k in range(run.samples) if (row_id, k) not in done]
 
     def _upsert(self, table: Table, values: dict[str, Any], keys: Sequence[str], where: Any = None) -> None:
         """Insert, or update the row with the same `keys` (only where `where` holds)."""
@@ -334,8 +330,7 @@ class Store:
             "meta": completion.meta,
             "created_at": utcnow(),
         }
-        table = ResponseRow.__table__
-        self._upsert(table, values, ("run_id", "prompt_row_id", "sample_index"), table.c.status != "ok")  # type: ignore[attr-defined]
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), RESPONSES.c.status != "ok")
 
     def save_failure(self, run_id: int, slot: WorkItem, error: str, attempts: int) -> None:
         """Record that a slot failed (never as a response: text stays NULL); an ok row is never touched."""
@@ -349,8 +344,7 @@ class Store:
             "error": error,
             "created_at": utcnow(),
         }
-        table = ResponseRow.__table__
-        self._upsert(table, values, ("run_id", "prompt_row_id", "sample_index"), table.c.status != "ok")  # type: ignore[attr-defined]
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), RESPONSES.c.status != "ok")
 
     def responses(self, run: RunInfo) -> list[StoredResponse]:
         """The run's ok responses in prompt order."""
@@ -360,12 +354,20 @@ class Store:
                 .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
                 .where(ResponseRow.run_id == run.id, ResponseRow.status == "ok")
                 .order_by(PromptRow.position, ResponseRow.sample_index)
-            ).tuples()
+            )
             return [
                 StoredResponse(
-                    r.id, r.run_id, r.sample_index, _prompt(p), r.text or "", r.finish_reason,
-                    r.prompt_tokens, r.completion_tokens, r.latency_s, dict(r.meta),
-                )  # fmt: skip
+                    r.id,
+                    r.run_id,
+                    r.sample_index,
+                    _prompt(p),
+                    r.text or "",
+                    r.finish_reason,
+                    r.prompt_tokens,
+                    r.completion_tokens,
+                    r.latency_s,
+                    dict(r.meta),
+                )
                 for r, p in rows
             ]
 
@@ -377,7 +379,7 @@ class Store:
                 .join(ResponseRow, PromptRow.id == ResponseRow.prompt_row_id)
                 .where(ResponseRow.run_id == run.id, ResponseRow.status == "failed")
                 .order_by(PromptRow.position)
-            ).tuples()
+            )
             return [(_prompt(p), k, e or "") for p, k, e in rows]
 
     # -- scorers and judgments ---------------------------------------------------------------------------
@@ -416,9 +418,7 @@ class Store:
             raise StoreError(f"run {run.name!r} has no judgments yet; score it with `flames score {run.name}`")
         if name is None:
             return scorers[-1]
-        hits = [
-            sc for sc in scorers if name in (sc.name, f"{sc.name}@{sc.config_hash[:8]}", sc.config_hash[:8])
-        ]
+        hits = [sc for sc in scorers if name in (sc.name, f"{sc.name}@{sc.config_hash[:8]}", sc.config_hash[:8])]
         if not hits:
             known = ", ".join(f"{sc.name}@{sc.config_hash[:8]}" for sc in scorers)
             raise StoreError(f"run {run.name!r} was not scored by {name!r}; it has: {known}")
@@ -427,9 +427,7 @@ class Store:
     def unjudged(self, run: RunInfo, scorer: ScorerInfo) -> list[StoredResponse]:
         """Responses the scorer has not judged yet (resume)."""
         with self.session() as s:
-            done = set(
-                s.scalars(select(JudgmentRow.response_id).where(JudgmentRow.scorer_id == scorer.id)).all()
-            )
+            done = set(s.scalars(select(JudgmentRow.response_id).where(JudgmentRow.scorer_id == scorer.id)).all())
         return [r for r in self.responses(run) if r.id not in done]
 
     def save_judgment(self, response_id: int, scorer: ScorerInfo, judgment: Judgment) -> None:
@@ -444,7 +442,7 @@ class Store:
             "meta": judgment.meta,
             "created_at": utcnow(),
         }
-        self._upsert(JudgmentRow.__table__, values, ("response_id", "scorer_id"))  # type: ignore[arg-type]
+        self._upsert(JUDGMENTS, values, ("response_id", "scorer_id"))
 
     def judgments(self, run: RunInfo, scorer: ScorerInfo) -> dict[int, Judgment]:
         """response id → judgment, for one scorer."""
@@ -454,13 +452,17 @@ class Store:
                 .join(ResponseRow, ResponseRow.id == JudgmentRow.response_id)
                 .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
                 .where(ResponseRow.run_id == run.id, JudgmentRow.scorer_id == scorer.id)
-            ).tuples()
+            )
             return {
                 j.response_id: Judgment(
-                    str(j.response_id), Dimension(dim), j.score,
-                    tuple(j.probs) if j.probs is not None else None, j.raw_output, j.unscored_reason,
+                    str(j.response_id),
+                    Dimension(dim),
+                    j.score,
+                    tuple(j.probs) if j.probs is not None else None,
+                    j.raw_output,
+                    j.unscored_reason,
                     dict(j.meta),
-                )  # fmt: skip
+                )
                 for j, dim in rows
             }
 

@@ -28,9 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "prompts",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "prompt_set_id", sa.Integer, sa.ForeignKey("prompt_sets.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("prompt_set_id", sa.Integer, sa.ForeignKey("prompt_sets.id", ondelete="CASCADE"), nullable=False),
         sa.Column("prompt_id", sa.String(200), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("dimension", sa.String(40), nullable=False),
@@ -94,9 +92,7 @@ def upgrade() -> None:
     op.create_table(
         "judgments",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "response_id", sa.Integer, sa.ForeignKey("responses.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("response_id", sa.Integer, sa.ForeignKey("responses.id", ondelete="CASCADE"), nullable=False),
         sa.Column("scorer_id", sa.Integer, sa.ForeignKey("scorers.id", ondelete="CASCADE"), nullable=False),
         sa.Column("score", sa.Integer),
         sa.Column("probs", sa.JSON),

@@ -38,12 +38,8 @@ def upgrade() -> None:
     op.create_table(
         "ann_items",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "project_id", sa.Integer, sa.ForeignKey("ann_projects.id", ondelete="CASCADE"), nullable=False
-        ),
-        sa.Column(
-            "response_id", sa.Integer, sa.ForeignKey("responses.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("project_id", sa.Integer, sa.ForeignKey("ann_projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("response_id", sa.Integer, sa.ForeignKey("responses.id", ondelete="CASCADE"), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("final_score", sa.Integer),

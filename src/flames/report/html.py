@@ -1,0 +1,348 @@
+"""The self-contained HTML report: charts, tables, run metadata and an item browser in one offline file.
+
+Everything the page needs is inline (plotly's own offline bundle, our CSS and JS), a Content-Security-
+Policy forbids any fetch, and scripts only run with a per-file nonce. Model output travels only as JSON
+in a `<script type="application/json">` block and is put on the page with `textContent`, so a hostile
+response can never become markup. Figures come from `compute_metrics`; the page only formats them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from flames.annotate.agreement import Estimate
+from flames.annotate.agreement import agreement as agreement_stats
+from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
+from flames.records import Judgment
+from flames.report.source import ReportSource
+from flames.report.tables import fmt_rate, fmt_score, run_metadata
+from flames.store import ScorerInfo, StoredResponse
+from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
+
+FONT_STACK = (
+    '"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", '
+    '"Microsoft YaHei", "WenQuanYi Micro Hei", system-ui, sans-serif'
+)
+DIMENSION_COLORS = {
+    Dimension.FAIRNESS: "#4C78A8",
+    Dimension.SAFETY: "#F58518",
+    Dimension.MORALITY: "#54A24B",
+    Dimension.LEGALITY: "#B279A2",
+    Dimension.DATA_PROTECTION: "#E45756",
+}
+NOT_JUDGED = "not judged by this scorer"
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def scorer_label(scorer: ScorerInfo) -> str:
+    """`name@hash8`, the spelling `--scorer` accepts."""
+    return f"{scorer.name}@{scorer.config_hash[:8]}"
+
+
+def json_for_script(data: Any) -> str:
+    """JSON that is inert inside a <script> element: no `</script>`, `<!--`, entities or JS line breaks."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text)
+
+
+@dataclass(frozen=True)
+class ScorerView:
+    """One scorer of the run with its metrics and its judgments keyed by response id."""
+
+    scorer: ScorerInfo
+    metrics: MetricsReport
+    judgments: dict[int, Judgment]
+
+    @property
+    def label(self) -> str:
+        return scorer_label(self.scorer)
+
+
+def scorer_views(source: ReportSource, metrics: MetricsReport) -> list[ScorerView]:
+    """The chosen scorer first, then every other scorer of the run, each with its own metrics."""
+    store, run = source.store, source.run
+    views = [ScorerView(source.scorer, metrics, store.judgments(run, source.scorer))]
+    for sc in store.scorers_for(run):
+        if sc.id != source.scorer.id:
+            other = compute_metrics(store.scored_records(run, sc), metrics.bootstrap)
+            views.append(ScorerView(sc, other, store.judgments(run, sc)))
+    return views
+
+
+def agreement(views: list[ScorerView], responses: list[StoredResponse]) -> list[dict[str, Any]]:
+    """Percent agreement and Cohen's kappa (with bootstrap intervals) per pair of scorers, on items both scored."""
+    out: list[dict[str, Any]] = []
+    for va, vb in combinations(views, 2):
+        units: dict[Dimension, list[tuple[int, int]]] = {d: [] for d in DIMENSIONS}
+        for r in responses:
+            ja, jb = va.judgments.get(r.id), vb.judgments.get(r.id)
+            if ja and jb and ja.score is not None and jb.score is not None:
+                units[r.prompt.dimension].append((ja.score, jb.score))
+        every = [u for us in units.values() for u in us]
+        boot = va.metrics.bootstrap
+        per_dim = {d.value: _agree(us, info(d).scale, boot) for d, us in units.items() if us}
+        out.append({"a": va.label, "b": vb.label, **_agree(every, (3, 2, 1), boot), "dimensions": per_dim})
+    return out
+
+
+def _agree(units: list[tuple[int, int]], categories: tuple[int, ...], boot: BootstrapConfig) -> dict[str, Any]:
+    stats = agreement_stats(units, categories, n_boot=boot.n_boot, seed=boot.seed, level=boot.confidence)
+
+    def est(e: Estimate) -> dict[str, float | None]:
+        return {"value": e.value, "low": e.low, "high": e.high}
+
+    return {"n_shared": stats.n_units, "percent_agreement": est(stats.percent), "kappa": est(stats.kappa)}
+
+
+def items(views: list[ScorerView], responses: list[StoredResponse]) -> list[dict[str, Any]]:
+    """Every response with its prompt and each scorer's score (None + reason when unscored)."""
+    rows = []
+    for r in responses:
+        js = [v.judgments.get(r.id) for v in views]
+        rows.append(
+            {
+                "id": r.prompt.id,
+                "sample": r.sample_index,
+                "dimension": r.prompt.dimension.value,
+                "subcomponent": r.prompt.subcomponent,
+                "attack_method": r.prompt.attack_method,
+                "prompt": r.prompt.prompt,
+                "response": r.text,
+                "scores": [j.score if j else None for j in js],
+                "unscored_reasons": [
+                    None if j and j.score is not None else j.unscored_reason if j else NOT_JUDGED for j in js
+                ],
+            }
+        )
+    return rows
+
+
+# -- charts (plotly figure specs as plain dicts; the page calls Plotly.newPlot on them) ---------------------
+
+
+def _error(values: list[float | None], cis: list[tuple[float, float] | None], scale: float) -> dict[str, Any]:
+    plus = [scale * ci[1] - scale * v if ci and v is not None else None for v, ci in zip(values, cis, strict=True)]
+    minus = [scale * v - scale * ci[0] if ci and v is not None else None for v, ci in zip(values, cis, strict=True)]
+    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "visible": True}
+
+
+def _bars(name: str, labels: list[str], stats: list[GroupStats], rate: bool, **extra: Any) -> dict[str, Any]:
+    values = [g.harmless_rate if rate else g.harmless_score for g in stats]
+    cis = [g.harmless_rate_ci if rate else g.harmless_score_ci for g in stats]
+    scale = 100.0 if rate else 1.0
+    ys = [scale * v if v is not None else None for v in values]
+    return {"type": "bar", "name": name, "x": labels, "y": ys, "error_y": _error(values, cis, scale), **extra}
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title},
+        "font": {"family": FONT_STACK},
+        "barmode": "group",
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 80},
+        "legend": {"orientation": "h", "y": -0.2},
+        **extra,
+    }
+
+
+def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
+    """HR (%) and HS per dimension and overall, with their bootstrap intervals as error bars."""
+    dims = list(metrics.dimensions)
+    labels = [bilingual(d) for d in dims] + ["Overall 总体"]
+    stats = [metrics.dimensions[d] for d in dims] + [metrics.overall]
+    pct = int(100 * metrics.bootstrap.confidence)
+    return {
+        "data": [
+            _bars("Harmless rate 无害率 (%)", labels, stats, rate=True),
+            _bars("Harmless score 无害分", labels, stats, rate=False),
+        ],
+        "layout": _layout(
+            f"Per dimension, {pct}% intervals 各维度（{pct}% 置信区间）", yaxis={"range": [0, 105]}
+        ),
+    }
+
+
+def breakdown_chart(title: str, groups: dict[str, GroupStats], zh: dict[str, str]) -> dict[str, Any]:
+    """Sorted horizontal bars of the harmless rate per slice (worst at the top), coloured by dimension."""
+    order = sorted(groups, key=lambda k: groups[k].harmless_rate or 0.0, reverse=True)
+    label = {k: f"{k} {zh[k]}" if k in zh else k for k in groups}
+    traces: dict[Dimension | None, list[str]] = {}
+    for k in order:
+        traces.setdefault(groups[k].dimension, []).append(k)
+    data = []
+    for dim, keys in traces.items():
+        stats = [groups[k] for k in keys]
+        values = [g.harmless_rate for g in stats]
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": bilingual(dim) if dim else "Harmless rate 无害率 (%)",
+                "y": [label[k] for k in keys],
+                "x": [100 * v if v is not None else None for v in values],
+                "error_x": _error(values, [g.harmless_rate_ci for g in stats], 100.0),
+            }
+            | ({"marker": {"color": DIMENSION_COLORS[dim]}} if dim else {})
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            title,
+            height=max(300, 80 + 28 * len(groups)),
+            margin={"l": 230, "r": 20, "t": 50, "b": 60},
+            xaxis={"range": [0, 105], "title": {"text": "Harmless rate 无害率 (%)"}},
+            yaxis={"categoryorder": "array", "categoryarray": [label[k] for k in order]},
+        ),
+    }
+
+
+def distribution_chart(metrics: MetricsReport) -> dict[str, Any]:
+    """How many responses got each score, and how many went unscored, per dimension."""
+    dims = list(metrics.dimensions)
+    labels = [bilingual(d) for d in dims]
+    colors = {3: "#54A24B", 2: "#EECA3B", 1: "#E45756"}
+    data = [
+        {"type": "bar", "name": f"score {s}", "x": labels, "marker": {"color": colors[s]},
+         "y": [metrics.dimensions[d].score_counts.get(s, 0) for d in dims]}
+        for s in (3, 2, 1)
+    ] + [{"type": "bar", "name": "unscored 未评分", "x": labels, "marker": {"color": "#9D9D9D"},
+          "y": [metrics.dimensions[d].n_unscored for d in dims]}]  # fmt: skip
+    return {"data": data, "layout": _layout("Score distribution 评分分布", barmode="stack")}
+
+
+def scorers_chart(views: list[ScorerView]) -> dict[str, Any]:
+    """Each scorer's harmless rate per dimension side by side."""
+    labels = [bilingual(d) for d in DIMENSIONS] + ["Overall 总体"]
+    data = []
+    for v in views:
+        stats = [v.metrics.dimensions.get(d) for d in DIMENSIONS] + [v.metrics.overall]
+        present = [g if g is not None else GroupStats(0, 0, None, None, None, None) for g in stats]
+        data.append(_bars(v.label, labels, present, rate=True))
+    return {"data": data, "layout": _layout("Harmless rate by scorer 各评分器无害率 (%)", yaxis={"range": [0, 105]})}
+
+
+# -- page ------------------------------------------------------------------------------------------------
+
+
+def _stat_row(label: str, g: GroupStats) -> dict[str, Any]:
+    total = g.n + g.n_unscored
+    return {
+        "label": label,
+        "n": g.n,
+        "n_unscored": g.n_unscored,
+        "unscored_share": f"{100 * g.n_unscored / total:.1f}%" if total else "—",
+        "rate": fmt_rate(g),
+        "score": fmt_score(g),
+        "counts": " / ".join(f"{k}: {v}" for k, v in g.score_counts.items()),
+    }
+
+
+def _sub_label(name: str) -> str:
+    return f"{name} {SUBCOMPONENT_ZH[name]}" if name in SUBCOMPONENT_ZH else name
+
+
+def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(embedded JSON payload, template context): the two views of one report, made from the same figures."""
+    responses = source.store.responses(source.run)
+    views = scorer_views(source, metrics)
+    reasons = Counter(
+        j.unscored_reason or "" for j in views[0].judgments.values() if j.score is None
+    ) + Counter({NOT_JUDGED: len({r.id for r in responses} - set(views[0].judgments))})
+    charts: dict[str, Any] = {
+        "chart-dimensions": dimension_chart(metrics),
+        "chart-distribution": distribution_chart(metrics),
+        "chart-subcomponents": breakdown_chart(
+            "Harmless rate by subcomponent 各子维度无害率", metrics.subcomponents, SUBCOMPONENT_ZH
+        ),
+    }
+    if metrics.attack_methods:
+        charts["chart-attacks"] = breakdown_chart("Harmless rate by attack method 各攻击方式无害率", metrics.attack_methods, {})
+    if len(views) > 1:
+        charts["chart-scorers"] = scorers_chart(views)
+    meta = run_metadata(source)
+    meta["scorers"] = [
+        {"label": v.label, "name": v.scorer.name, "kind": v.scorer.kind, "config_hash": v.scorer.config_hash,
+         "config": v.scorer.config} for v in views
+    ]  # fmt: skip
+    meta["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    agree = agreement(views, responses)
+    payload = {
+        "schema": "flames-eval/html-report/v1",
+        "metadata": meta,
+        "scorers": [v.label for v in views],
+        "reports": {v.label: v.metrics.to_json() for v in views},
+        "agreement": agree,
+        "labels": {
+            "dimensions": {d.value: info(d).zh for d in DIMENSIONS},
+            "subcomponents": {d.value: list(info(d).subcomponents) for d in DIMENSIONS},
+            "subcomponent_zh": SUBCOMPONENT_ZH,
+        },
+        "charts": charts,
+        "items": items(views, responses),
+    }
+    context = {
+        "meta": meta,
+        "title": f"FLAMES · {source.run.name} · {source.run.resolved_model or source.run.model_spec}",
+        "scorer": views[0].label,
+        "confidence": int(100 * metrics.bootstrap.confidence),
+        "bootstrap": metrics.to_json()["bootstrap"],
+        "overall": _stat_row("Overall 总体", metrics.overall),
+        "dimensions": [_stat_row(bilingual(d), g) for d, g in metrics.dimensions.items()],
+        "subcomponents": [_stat_row(_sub_label(s), g) for s, g in metrics.subcomponents.items()],
+        "attacks": [_stat_row(a, g) for a, g in metrics.attack_methods.items()],
+        "side_by_side": _side_by_side(views) if len(views) > 1 else None,
+        "agreement": agree,
+        "reasons": sorted(((r, n) for r, n in reasons.items() if n), key=lambda rn: -rn[1]),
+        "charts": list(charts),
+    }
+    return payload, context
+
+
+def _side_by_side(views: list[ScorerView]) -> dict[str, Any]:
+    rows = []
+    for d in [*DIMENSIONS, None]:
+        stats = [v.metrics.overall if d is None else v.metrics.dimensions.get(d) for v in views]
+        cells = [(fmt_rate(g), fmt_score(g)) if g else ("—", "—") for g in stats]
+        rows.append({"label": "Overall 总体" if d is None else bilingual(d), "cells": cells})
+    return {"scorers": [v.label for v in views], "rows": rows}
+
+
+def _asset(name: str) -> str:
+    return (resources.files("flames.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def render_html(source: ReportSource, metrics: MetricsReport) -> str:
+    """The report as one HTML document (a few MB: plotly's bundle is inline so it opens offline)."""
+    from jinja2 import Environment, PackageLoader
+    from markupsafe import Markup
+    from plotly.offline import get_plotlyjs
+
+    payload, context = build_page_data(source, metrics)
+    env = Environment(loader=PackageLoader("flames.report", "templates"), autoescape=True)
+    env.filters["pretty"] = lambda value: json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    return env.get_template("report.html.j2").render(
+        **context,
+        nonce=secrets.token_urlsafe(16),
+        font_stack=Markup(FONT_STACK),
+        css=Markup(_asset("report.css")),
+        plotly_js=Markup(get_plotlyjs()),
+        report_js=Markup(_asset("report.js")),
+        data_json=Markup(json_for_script(payload)),
+    )
+
+
+def write_html(source: ReportSource, metrics: MetricsReport, path: Path | str) -> Path:
+    """Render and write atomically (a half-written report never replaces a good one)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(render_html(source, metrics), encoding="utf-8")
+    tmp.replace(path)
+    return path

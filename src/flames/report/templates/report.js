@@ -1,0 +1,107 @@
+// flames-eval HTML report: draws the charts and runs the item browser.
+// Model output is hostile: it is only ever put on the page with textContent, never as HTML.
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("flames-data").textContent);
+  var PAGE = 50;
+
+  Object.keys(data.charts).forEach(function (id) {
+    var el = document.getElementById(id);
+    if (el) {
+      var spec = data.charts[id];
+      Plotly.newPlot(el, spec.data, spec.layout, { displaylogo: false, responsive: true });
+    }
+  });
+
+  var $ = function (id) { return document.getElementById(id); };
+  var fDim = $("f-dimension"), fSub = $("f-subcomponent"), fScorer = $("f-scorer");
+  var fScore = $("f-score"), fSearch = $("f-search");
+  var list = $("item-list"), more = $("item-more"), count = $("item-count");
+  var shown = PAGE, matches = [];
+
+  function option(select, value, text) {
+    var o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    select.appendChild(o);
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function dimLabel(d) { return d + " " + (data.labels.dimensions[d] || ""); }
+  function subLabel(s) { return s + " " + (data.labels.subcomponent_zh[s] || ""); }
+
+  Object.keys(data.labels.dimensions).forEach(function (d) { option(fDim, d, dimLabel(d)); });
+  data.scorers.forEach(function (s, i) { option(fScorer, String(i), s); });
+  if (data.scorers.length < 2) fScorer.parentNode.hidden = true;
+
+  function fillSubcomponents() {
+    while (fSub.options.length > 1) fSub.remove(1);
+    var dims = fDim.value ? [fDim.value] : Object.keys(data.labels.subcomponents);
+    dims.forEach(function (d) {
+      data.labels.subcomponents[d].forEach(function (s) { option(fSub, s, subLabel(s)); });
+    });
+  }
+
+  function matchesFilters(item) {
+    var k = Number(fScorer.value || 0);
+    var score = item.scores[k];
+    var q = fSearch.value.trim().toLowerCase();
+    if (fDim.value && item.dimension !== fDim.value) return false;
+    if (fSub.value && item.subcomponent !== fSub.value) return false;
+    if (fScore.value === "none" && score !== null) return false;
+    if (fScore.value && fScore.value !== "none" && String(score) !== fScore.value) return false;
+    if (q && (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase().indexOf(q) < 0) return false;
+    return true;
+  }
+
+  function card(item) {
+    var box = el("article", "item");
+    box.dataset.id = item.id;
+    var head = el("div", "head");
+    head.appendChild(el("span", "id", item.id + (item.sample ? " #" + item.sample : "")));
+    head.appendChild(el("span", "tag", dimLabel(item.dimension)));
+    head.appendChild(el("span", "tag", subLabel(item.subcomponent)));
+    if (item.attack_method) head.appendChild(el("span", "tag", item.attack_method));
+    item.scores.forEach(function (s, i) {
+      var b = el("span", "badge " + (s === null ? "none" : "s" + s),
+        (data.scorers.length > 1 ? data.scorers[i] + ": " : "") + (s === null ? "unscored 未评分" : String(s)));
+      if (s === null && item.unscored_reasons[i]) b.title = item.unscored_reasons[i];
+      head.appendChild(b);
+    });
+    box.appendChild(head);
+    var body = el("div", "body");
+    [["Prompt 题目", item.prompt], ["Response 回复", item.response]].forEach(function (pair) {
+      var t = el("div", "text");
+      t.appendChild(el("span", "label", pair[0]));
+      t.appendChild(document.createTextNode(pair[1]));
+      body.appendChild(t);
+    });
+    box.appendChild(body);
+    return box;
+  }
+
+  function render() {
+    list.replaceChildren();
+    matches.slice(0, shown).forEach(function (item) { list.appendChild(card(item)); });
+    count.textContent = matches.length + " of " + data.items.length + " items 条 · showing 显示 " +
+      Math.min(shown, matches.length);
+    more.hidden = shown >= matches.length;
+  }
+
+  function refilter() {
+    matches = data.items.filter(matchesFilters);
+    shown = PAGE;
+    render();
+  }
+
+  fDim.addEventListener("change", function () { fillSubcomponents(); refilter(); });
+  [fSub, fScorer, fScore].forEach(function (s) { s.addEventListener("change", refilter); });
+  fSearch.addEventListener("input", refilter);
+  more.addEventListener("click", function () { shown += PAGE; render(); });
+  fillSubcomponents();
+  refilter();
+})();

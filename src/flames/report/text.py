@@ -1,0 +1,37 @@
+"""Hostile text made safe to quote: one-line excerpts for terminals and Markdown cells.
+
+Model responses are adversarial; quoted in a table they must not break the row (newlines, pipes), move
+the cursor (control characters, ANSI escapes), reorder the line (bidi overrides) or become markup
+(HTML tags, links, emphasis).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+_SPACE = re.compile(r"\s+")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~>])")
+
+
+def one_line(text: str) -> str:
+    """Whitespace (including U+2028/2029) collapsed to single spaces, control and bidi characters removed."""
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or (unicodedata.category(ch) != "Cc" and ch not in _BIDI)
+    )
+    return _SPACE.sub(" ", kept).strip()
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`one_line(text)` cut to `limit` characters, with an ellipsis when cut; limit <= 0 keeps it whole."""
+    flat = one_line(text)
+    return flat if limit <= 0 or len(flat) <= limit else flat[: max(limit - 1, 0)] + "…"
+
+
+def md_escape(text: str) -> str:
+    """Text for one Markdown table cell that renders literally: no markup, no HTML, no row breaks."""
+    flat = one_line(text).replace("&", "&amp;").replace("<", "&lt;")
+    return _MD_SPECIAL.sub(r"\\\1", flat)

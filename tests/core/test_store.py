@@ -1,0 +1,102 @@
+"""The run store on SQLite and PostgreSQL: runs, resume, failures, judgments, deletion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from flames.prompts import load_prompt_set
+from flames.records import Completion, Judgment
+from flames.store import RunSpec, Store, StoreError
+
+
+@pytest.fixture
+def store(store_url: str) -> Store:
+    return Store(store_url)
+
+
+def spec(name: str = "r1", temperature: float = 0.0, samples: int = 1) -> RunSpec:
+    return RunSpec(name, "openai:m", "openai", {"temperature": temperature}, samples=samples)
+
+
+def test_migrations_create_every_table(store: Store) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"prompt_sets", "prompts", "runs", "responses", "scorers", "judgments", "alembic_version"} <= tables
+    Store(store.url)  # reopening an up-to-date store is a no-op, not an error
+
+
+def test_run_resume_and_config_mismatch(store: Store, flames_1k: Path) -> None:
+    ps = load_prompt_set(flames_1k).limit(20)
+    run = store.open_run(spec(samples=2), ps)
+    assert run.samples == 2 and run.data_sha256 == ps.sha256 and run.tool_version
+    slots = store.pending(run)
+    assert len(slots) == 40
+    for slot in slots[:15]:
+        store.save_response(run.id, slot, Completion(f"answer {slot.prompt.id} {slot.sample_index}", "stop", 5, 7, 0.1))
+    again = store.open_run(spec(samples=2), ps)  # same config: resume
+    assert again.id == run.id
+    assert len(store.pending(again)) == 25
+    with pytest.raises(StoreError, match="different model or generation config"):
+        store.open_run(spec(temperature=0.7, samples=2), ps)
+    other = load_prompt_set(flames_1k).limit(5)
+    other = type(other)(other.name, "0" * 64, other.source, other.prompts)
+    with pytest.raises(StoreError, match="different prompt set"):
+        store.open_run(spec(samples=2), other)
+
+
+def test_failure_never_becomes_a_response_and_ok_is_final(store: Store, flames_1k: Path) -> None:
+    run = store.open_run(spec(), load_prompt_set(flames_1k).limit(3))
+    a, b, _ = store.pending(run)
+    store.save_failure(run.id, a, "HTTP 500", attempts=3)
+    assert [r.prompt.id for r in store.responses(run)] == []
+    assert store.failures(run)[0][2] == "HTTP 500"
+    assert a in store.pending(run)  # failed slots are retried
+    store.save_response(run.id, a, Completion("first"), attempts=4)
+    store.save_response(run.id, a, Completion("second"))  # an ok slot keeps its first answer
+    store.save_failure(run.id, a, "late error", attempts=1)  # and is never downgraded
+    store.save_response(run.id, b, Completion("b"))
+    texts = {r.prompt.id: r.text for r in store.responses(run)}
+    assert texts == {a.prompt.id: "first", b.prompt.id: "b"}
+    c = store.counts(run)
+    assert (c.ok, c.failed, c.expected) == (2, 0, 3)
+
+
+def test_judgments_per_scorer_side_by_side(store: Store, flames_1k: Path) -> None:
+    run = store.open_run(spec(), load_prompt_set(flames_1k).limit(4))
+    for slot in store.pending(run):
+        store.save_response(run.id, slot, Completion("x"))
+    responses = store.responses(run)
+    s1 = store.scorer("flames", {"mode": "improved"})
+    s2 = store.scorer("flames", {"mode": "faithful"})
+    assert s1.id != s2.id and store.scorer("flames", {"mode": "improved"}).id == s1.id
+    for r in responses[:3]:
+        store.save_judgment(r.id, s1, Judgment(str(r.id), r.prompt.dimension, 3, (0.9, 0.05, 0.05)))
+    first = responses[0]
+    store.save_judgment(first.id, s2, Judgment(str(first.id), first.prompt.dimension, None, unscored_reason="too long"))
+    assert [s.id for s in store.scorers_for(run)] == [s1.id, s2.id]
+    assert len(store.unjudged(run, s1)) == 1
+    records = store.scored_records(run, s1)
+    assert [r.score for r in records] == [3, 3, 3, None]  # the unjudged one is unscored, not dropped
+    j = store.judgments(run, s2)[first.id]
+    assert j.score is None and j.unscored_reason == "too long"
+    assert store.resolve_scorer(run, f"flames@{s1.config_hash[:8]}").id == s1.id
+    with pytest.raises(StoreError, match="was not scored by"):
+        store.resolve_scorer(run, "judge:x")
+
+
+def test_delete_run_removes_its_rows_only(store: Store, flames_1k: Path) -> None:
+    ps = load_prompt_set(flames_1k).limit(2)
+    keep, drop = store.open_run(spec("keep"), ps), store.open_run(spec("drop"), ps)
+    sc = store.scorer("s", {})
+    for run in (keep, drop):
+        for slot in store.pending(run):
+            store.save_response(run.id, slot, Completion("x"))
+        for r in store.responses(run):
+            store.save_judgment(r.id, sc, Judgment(str(r.id), r.prompt.dimension, 3))
+    store.delete_run("drop")
+    assert [r.name for r in store.list_runs()] == ["keep"]
+    assert len(store.scored_records(keep, sc)) == 2
+    with pytest.raises(StoreError, match="no run named 'drop'"):
+        store.get_run("drop")
