@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # `torch` would pull a multi-GB CUDA build. Override on GPU machines.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup system test test-slow test-all lint typecheck demo clean
+.PHONY: setup system test test-slow test-all lint demo clean
 
 setup: system $(BIN)/flames
 
@@ -23,8 +23,9 @@ $(BIN)/flames: pyproject.toml
 test: $(BIN)/flames
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow and not gpu" -q
 
+# exit code 5 = no test selected: not a failure for an optional marker
 test-slow: $(BIN)/flames
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "slow and not gpu" -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "slow and not gpu" -q || [ $$? -eq 5 ]
 
 test-all: test test-slow
 
