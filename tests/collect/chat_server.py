@@ -7,8 +7,10 @@ script (`python tests/collect/chat_server.py --latency 0.2` prints its base URL,
   script an LLM judge;
 - `faults(prompt, attempt) -> kind | None` injects a fault into the `attempt`-th request (1-based) for a
   prompt (the last user turn): "429" (with Retry-After), "500", "timeout" (answers after `hang_s`),
-  "malformed" (200 with a broken JSON body), "empty" (200 without choices), "drop" (closes the connection);
-- `answered` counts successful answers per prompt, `requests` counts every request received.
+  "malformed" (200 with a broken JSON body), "empty" (200 without choices), "drop" (closes the connection),
+  "400" (a content-filter refusal), "401" (bad key);
+- `answered` counts successful answers per prompt, `requests` counts every request received;
+  `bodies` and `headers` keep what each request sent.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from aiohttp import web
 
 Reply = Callable[[list[dict[str, str]]], str]
 Faults = Callable[[str, int], str | None]
-FAULT_KINDS = ("429", "500", "timeout", "malformed", "empty", "drop")
+TRANSIENT_FAULTS = ("429", "500", "timeout", "malformed", "empty", "drop")
 
 
 def echo(messages: list[dict[str, str]]) -> str:
@@ -48,6 +50,7 @@ class ChatServer:
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -60,24 +63,23 @@ class ChatServer:
         self.requests += 1
         body = await request.json()
         self.bodies.append(body)
+        self.headers.append(dict(request.headers))
         prompt = body["messages"][-1]["content"]
         self.attempts[prompt] += 1
         fault = self.faults(prompt, self.attempts[prompt]) if self.faults else None
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault == "429":
-            return web.json_response(
-                {"error": "rate limited"}, status=429, headers={"Retry-After": self.retry_after}
-            )
+            return web.json_response({"error": "rate limited"}, status=429, headers={"Retry-After": self.retry_after})
+        if fault in ("400", "401"):
+            return web.json_response({"error": {"code": "data_inspection_failed"}}, status=int(fault))
         if fault == "500":
             return web.json_response({"error": "internal"}, status=500)
         if fault == "timeout":  # the client gives up first; this late answer never reaches it
             await asyncio.sleep(self.hang_s)
             return web.json_response({"error": "too late"}, status=504)
         if fault == "malformed":
-            return web.Response(
-                body=b'{"choices": [{"message": {"content": "cut', content_type="application/json"
-            )
+            return web.Response(body=b'{"choices": [{"message": {"content": "cut', content_type="application/json")
         if fault == "empty":
             return web.json_response({"object": "chat.completion", "choices": []})
         if fault == "drop":
@@ -91,9 +93,7 @@ class ChatServer:
                 "id": f"chatcmpl-{self.requests}",
                 "object": "chat.completion",
                 "model": f"served/{body['model']}",
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(text)},
             },
             dumps=lambda o: json.dumps(o, ensure_ascii=False),

@@ -1,0 +1,163 @@
+"""The openai backend against a real loopback server that injects faults."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import pytest
+from collect.chat_server import TRANSIENT_FAULTS, ChatServer, echo
+
+from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, GenerationConfig, chat_messages
+from flames.models.openai import OpenAIBackend
+from flames.models.registry import load_backend, parse_spec
+from flames.records import Completion
+
+FAST = BackendOptions(concurrency=8, timeout_s=0.5, max_retries=4)
+
+
+def requests(n: int, config: GenerationConfig | None = None) -> list[ChatRequest]:
+    cfg = config or GenerationConfig(max_new_tokens=16)
+    return [ChatRequest(str(i), chat_messages(f"问题 {i}"), cfg) for i in range(n)]
+
+
+async def run_all(
+    server: ChatServer, reqs: Sequence[ChatRequest], options: BackendOptions = FAST
+) -> dict[str, Completion | Failure]:
+    backend = OpenAIBackend("m", BackendOptions(**{**options.__dict__, "base_url": server.base_url}))
+    await backend.start()
+    try:
+        return {req.key: out async for req, out in backend.stream(reqs)}
+    finally:
+        await backend.close()
+
+
+def test_every_transient_fault_is_retried_and_nothing_is_lost_or_duplicated() -> None:
+    def faults(prompt: str, attempt: int) -> str | None:
+        i = int(prompt.split()[-1])
+        return TRANSIENT_FAULTS[i % len(TRANSIENT_FAULTS)] if attempt == 1 else None
+
+    with ChatServer(faults=faults, hang_s=1.0, retry_after="0.1") as server:
+        out = asyncio.run(run_all(server, requests(24)))
+    assert sorted(out, key=int) == [str(i) for i in range(24)]
+    for key, outcome in out.items():
+        assert isinstance(outcome, Completion), outcome
+        assert outcome.text == echo([{"role": "user", "content": f"问题 {key}"}])
+        assert outcome.meta["attempts"] == 2
+        assert outcome.finish_reason == "stop" and outcome.completion_tokens
+    assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 24
+
+
+def test_an_item_that_keeps_failing_becomes_a_failure_with_its_error() -> None:
+    with ChatServer(faults=lambda p, n: "500" if p.endswith(" 3") else None) as server:
+        out = asyncio.run(run_all(server, requests(5), BackendOptions(max_retries=2, timeout_s=2)))
+    failure = out["3"]
+    assert isinstance(failure, Failure)
+    assert failure.attempts == 3 and "HTTP 500" in failure.error
+    assert server.attempts["问题 3"] == 3
+    assert all(isinstance(out[k], Completion) for k in "0124")
+
+
+def test_a_refusal_is_not_retried_and_a_bad_key_stops_the_run() -> None:
+    with ChatServer(faults=lambda p, n: "400" if p.endswith(" 1") else None) as server:
+        out = asyncio.run(run_all(server, requests(3)))
+    assert isinstance(out["1"], Failure) and "data_inspection_failed" in out["1"].error
+    assert server.attempts["问题 1"] == 1
+    with ChatServer(faults=lambda p, n: "401") as server, pytest.raises(BackendError, match="401"):
+        asyncio.run(run_all(server, requests(3)))
+
+
+def test_retry_after_is_honoured() -> None:
+    times: list[float] = []
+
+    def faults(prompt: str, attempt: int) -> str | None:
+        times.append(time.monotonic())
+        return "429" if attempt == 1 else None
+
+    with ChatServer(faults=faults, retry_after="0.6") as server:
+        out = asyncio.run(run_all(server, requests(1)))
+    assert isinstance(out["0"], Completion)
+    assert times[1] - times[0] >= 0.6
+
+
+def test_429_halves_the_limit_once_per_round_then_successes_grow_it_back() -> None:
+    from flames.models.concurrency import AdaptiveLimiter
+
+    async def scenario() -> list[int]:
+        lim = AdaptiveLimiter(8)
+        epochs = [await lim.acquire() for _ in range(8)]
+        assert lim.in_flight == 8
+        seen = []
+        for e in epochs:  # one overload answered by eight 429s counts once
+            lim.release(e, throttled=True)
+            seen.append(lim.limit)
+        while lim.limit < 8:
+            lim.release(await lim.acquire())
+        seen.append(lim.limit)
+        return seen
+
+    assert asyncio.run(scenario()) == [4] * 8 + [8]
+
+
+def test_limiter_never_lets_more_than_the_limit_in_flight() -> None:
+    from flames.models.concurrency import AdaptiveLimiter
+
+    async def scenario() -> int:
+        lim = AdaptiveLimiter(3)
+        peak = 0
+
+        async def job() -> None:
+            nonlocal peak
+            epoch = await lim.acquire()
+            peak = max(peak, lim.in_flight)
+            await asyncio.sleep(0.001)
+            lim.release(epoch)
+
+        await asyncio.gather(*(job() for _ in range(50)))
+        return peak
+
+    assert asyncio.run(scenario()) == 3
+
+
+def test_request_carries_config_extra_body_headers_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-test")
+    cfg = GenerationConfig(
+        max_new_tokens=7, temperature=0.5, top_p=0.9, seed=3, extra={"top_k": 20, "max_tokens": None}
+    )
+    opts = BackendOptions(api_key_env="MY_KEY", headers={"X-Team": "flames"})
+    with ChatServer() as server:
+        asyncio.run(run_all(server, requests(1, cfg), opts))
+    body, headers = server.bodies[0], server.headers[0]
+    assert body["model"] == "m" and "max_tokens" not in body
+    assert (body["temperature"], body["top_p"], body["seed"], body["top_k"]) == (0.5, 0.9, 3, 20)
+    assert headers["Authorization"] == "Bearer sk-test" and headers["X-Team"] == "flames"
+
+
+def test_missing_named_key_variable_is_a_clear_error() -> None:
+    backend = OpenAIBackend("m", BackendOptions(api_key_env="FLAMES_NO_SUCH_KEY"))
+    with pytest.raises(BackendError, match="FLAMES_NO_SUCH_KEY"):
+        asyncio.run(backend.start())
+
+
+def test_retry_after_parsing() -> None:
+    from email.utils import formatdate
+
+    from flames.models.concurrency import MAX_RETRY_AFTER_S, parse_retry_after
+
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("99999") == MAX_RETRY_AFTER_S
+    in_ten = parse_retry_after(formatdate(time.time() + 10, usegmt=True))
+    assert in_ten is not None and 8 <= in_ten <= 10
+
+
+def test_spec_parsing_and_loading() -> None:
+    assert parse_spec("openai:qwen2.5:7b") == ("openai", "qwen2.5:7b")
+    assert parse_spec("gguf:/m/a.gguf") == ("gguf", "/m/a.gguf")
+    for bad in ("gpt-4o", "foo:bar", "openai:", "hf: "):
+        with pytest.raises(BackendError, match="KIND:TARGET"):
+            parse_spec(bad)
+    backend = load_backend("openai:qwen2.5:7b", BackendOptions(base_url="http://h:1/v1/"))
+    assert isinstance(backend, OpenAIBackend)
+    assert backend.describe()["model"] == "qwen2.5:7b" and backend.url == "http://h:1/v1/chat/completions"
