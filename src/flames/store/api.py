@@ -7,7 +7,6 @@ nothing outside this package depends on sessions or lazy loading.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -129,6 +128,7 @@ class Store:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None):
         self.url = resolve_url(url)
         self.engine = engine or make_engine(self.url)
+        self._upserts: dict[tuple[Any, ...], Any] = {}
         migrate(self.engine)
 
     def session(self) -> Session:
@@ -301,17 +301,23 @@ class Store:
         prompts = self.prompts(run.prompt_set_id)[:limit]
         return [WorkItem(row_id, k, p) for row_id, p in prompts for k in range(run.samples) if (row_id, k) not in done]
 
-    def _upsert(self, table: Table, values: dict[str, Any], keys: Sequence[str], where: Any = None) -> None:
-        """Insert, or update the row with the same `keys` (only where `where` holds)."""
-        dialect = self.engine.dialect.name
-        ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        stmt = ins.values(**values).on_conflict_do_update(
-            index_elements=list(keys),
-            set_={k: ins.excluded[k] for k in values if k not in keys},
-            where=where,
-        )
+    def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...], guard_ok: bool = False) -> None:
+        """Insert, or update the row with the same `keys` (with `guard_ok`, never a row whose status is 'ok').
+
+        The statement is built once per shape and reused: building it costs more CPU than running it,
+        and this is the per-response hot path of collection.
+        """
+        shape = (table.name, tuple(values), keys, guard_ok)
+        stmt = self._upserts.get(shape)
+        if stmt is None:
+            ins: Any = postgresql.insert(table) if self.engine.dialect.name == "postgresql" else sqlite.insert(table)
+            stmt = self._upserts[shape] = ins.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={k: ins.excluded[k] for k in values if k not in keys},
+                where=table.c.status != "ok" if guard_ok else None,
+            )
         with self.engine.begin() as conn:
-            conn.execute(stmt)
+            conn.execute(stmt, values)
 
     def save_response(self, run_id: int, slot: WorkItem, completion: Completion, attempts: int = 1) -> None:
         """Commit one response now. A slot that already has an ok response keeps it."""
@@ -330,7 +336,7 @@ class Store:
             "meta": completion.meta,
             "created_at": utcnow(),
         }
-        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), RESPONSES.c.status != "ok")
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), guard_ok=True)
 
     def save_failure(self, run_id: int, slot: WorkItem, error: str, attempts: int) -> None:
         """Record that a slot failed (never as a response: text stays NULL); an ok row is never touched."""
@@ -344,7 +350,7 @@ class Store:
             "error": error,
             "created_at": utcnow(),
         }
-        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), RESPONSES.c.status != "ok")
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), guard_ok=True)
 
     def responses(self, run: RunInfo) -> list[StoredResponse]:
         """The run's ok responses in prompt order."""
