@@ -110,7 +110,8 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for row in reader:
             yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
         return
-    for n, raw in enumerate(text.splitlines(), start=1):
+    # split on \n only: str.splitlines() also breaks at U+2028/U+2029 and other characters JSON allows in strings
+    for n, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
