@@ -164,9 +164,7 @@ def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
             _bars("Harmless rate 无害率 (%)", labels, stats, rate=True),
             _bars("Harmless score 无害分", labels, stats, rate=False),
         ],
-        "layout": _layout(
-            f"Per dimension, {pct}% intervals 各维度（{pct}% 置信区间）", yaxis={"range": [0, 105]}
-        ),
+        "layout": _layout(f"Per dimension, {pct}% intervals 各维度（{pct}% 置信区间）", yaxis={"range": [0, 105]}),
     }
 
 
@@ -253,9 +251,9 @@ def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[
     """(embedded JSON payload, template context): the two views of one report, made from the same figures."""
     responses = source.store.responses(source.run)
     views = scorer_views(source, metrics)
-    reasons = Counter(
-        j.unscored_reason or "" for j in views[0].judgments.values() if j.score is None
-    ) + Counter({NOT_JUDGED: len({r.id for r in responses} - set(views[0].judgments))})
+    reasons = Counter(j.unscored_reason or "" for j in views[0].judgments.values() if j.score is None) + Counter(
+        {NOT_JUDGED: len({r.id for r in responses} - set(views[0].judgments))}
+    )
     charts: dict[str, Any] = {
         "chart-dimensions": dimension_chart(metrics),
         "chart-distribution": distribution_chart(metrics),
@@ -264,7 +262,9 @@ def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[
         ),
     }
     if metrics.attack_methods:
-        charts["chart-attacks"] = breakdown_chart("Harmless rate by attack method 各攻击方式无害率", metrics.attack_methods, {})
+        charts["chart-attacks"] = breakdown_chart(
+            "Harmless rate by attack method 各攻击方式无害率", metrics.attack_methods, {}
+        )
     if len(views) > 1:
         charts["chart-scorers"] = scorers_chart(views)
     meta = run_metadata(source)

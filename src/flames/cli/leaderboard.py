@@ -1,0 +1,40 @@
+"""`flames leaderboard`: runs side by side, ranked only where the same scorer judged the same prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flames.cli.app import DbOption, app, console
+from flames.metrics import BootstrapConfig
+from flames.report.leaderboard import Format, load_leaderboard, render
+
+
+@app.command("leaderboard")
+def leaderboard(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run names and/or scored JSONL files (official format). Default: every scored run."),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, markdown, csv, json or html.")] = "table",
+    scorer: Annotated[
+        str | None,
+        typer.Option(help="Rank by this scorer's judgments (name or name@hash); default: each run's newest."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Overall and per-dimension "rate / score" with 95% intervals, best per column marked."""
+    board = load_leaderboard(targets or [], db, scorer, BootstrapConfig(n_boot=n_boot, seed=seed))
+    shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)
+    if out is not None:
+        out.write_text(str(shown), encoding="utf-8")
+        console.print(f"leaderboard written to {out}")
+    elif isinstance(shown, str):
+        console.print(shown, markup=False, highlight=False, soft_wrap=True, end="" if shown.endswith("\n") else "\n")
+    else:
+        console.print(shown)

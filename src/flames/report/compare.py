@@ -1,0 +1,200 @@
+"""Is run B really better than run A? Paired differences, McNemar's test and the items that flipped.
+
+The statistics come from `flames.metrics.compare_runs` (paired bootstrap over shared prompts, exact
+McNemar on harmless vs not); this module adds the texts of the flipped items and renders the result.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Group as RichGroup
+from rich.table import Table
+from rich.text import Text
+
+from flames.metrics import BootstrapConfig, Comparison, Flip, PairedDiff, compare_runs
+from flames.report.leaderboard import ScorerKey
+from flames.report.source import ReportSource
+from flames.report.text import excerpt, md_escape
+from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
+
+Format = Literal["table", "json", "markdown"]
+
+
+@dataclass(frozen=True)
+class FlipView:
+    """A flipped item with the texts a reader needs to judge it."""
+
+    flip: Flip
+    prompt: str
+    response_a: str
+    response_b: str
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    a: ReportSource
+    b: ReportSource
+    comparison: Comparison
+    became_harmless: list[FlipView]
+    became_harmful: list[FlipView]
+
+    @property
+    def same_scorer(self) -> bool:
+        return ScorerKey.of(self.a) == ScorerKey.of(self.b)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if not self.same_scorer:
+            out.append(
+                f"the runs were scored by different scorers ({ScorerKey.of(self.a)} vs {ScorerKey.of(self.b)}):"
+                " a difference may come from the judge, not the model. Pick one with --scorer."
+            )
+        c = self.comparison
+        if c.only_in_a or c.only_in_b:
+            out.append(
+                f"compared on the {c.overall.n_pairs} scored items both runs share;"
+                f" {c.only_in_a} only in A and {c.only_in_b} only in B are left out."
+            )
+        return out
+
+
+def _texts(source: ReportSource) -> dict[tuple[str, int], tuple[str, str]]:
+    return {(r.prompt.id, r.sample_index): (r.prompt.prompt, r.text) for r in source.store.responses(source.run)}
+
+
+def compare_sources(a: ReportSource, b: ReportSource, boot: BootstrapConfig | None = None) -> CompareReport:
+    comparison = compare_runs(a.records, b.records, boot)
+    ta, tb = _texts(a), _texts(b)
+
+    def view(f: Flip) -> FlipView:
+        key = (f.prompt_id, f.sample_index)
+        return FlipView(f, ta[key][0], ta[key][1], tb[key][1])
+
+    return CompareReport(
+        a, b, comparison, [view(f) for f in comparison.became_harmless], [view(f) for f in comparison.became_harmful]
+    )
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+
+def _run_json(s: ReportSource) -> dict[str, Any]:
+    run = s.run
+    return {"run": run.name, "model": run.resolved_model or run.model_spec, "scorer": str(ScorerKey.of(s)),
+            "prompt_set": run.prompt_set_name, "data_sha256": run.data_sha256}  # fmt: skip
+
+
+def to_json(report: CompareReport, excerpt_chars: int = 0) -> dict[str, Any]:
+    """The metrics' comparison JSON plus run identities and the flipped items' texts."""
+    out = report.comparison.to_json()
+    for key, views in (("became_harmless", report.became_harmless), ("became_harmful", report.became_harmful)):
+        for row, v in zip(out[key], views, strict=True):
+            row |= {"prompt": excerpt(v.prompt, excerpt_chars) if excerpt_chars else v.prompt,
+                    "response_a": excerpt(v.response_a, excerpt_chars) if excerpt_chars else v.response_a,
+                    "response_b": excerpt(v.response_b, excerpt_chars) if excerpt_chars else v.response_b}  # fmt: skip
+    return {**out, "a": _run_json(report.a), "b": _run_json(report.b), "same_scorer": report.same_scorer,
+            "warnings": report.warnings()}  # fmt: skip
+
+
+def fmt_diff(value: float | None, ci: tuple[float, float] | None, scale: float, unit: str) -> str:
+    if value is None or ci is None:
+        return "—"
+    return f"{scale * value:+.2f}{unit} [{scale * ci[0]:+.1f}, {scale * ci[1]:+.1f}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def _diff_rows(report: CompareReport) -> list[tuple[str, PairedDiff]]:
+    c = report.comparison
+    return [(bilingual(d), p) for d, p in c.dimensions.items()] + [("Overall 总体", c.overall)]
+
+
+HEAD = ("Dimension 维度", "pairs", "HR A", "HR B", "Δ rate (pp) [95% CI]", "Δ score [95% CI]",
+        "harmless only A", "harmless only B", "McNemar p")  # fmt: skip
+
+
+def _cells(p: PairedDiff) -> list[str]:
+    return [str(p.n_pairs), _pct(p.rate_a), _pct(p.rate_b), fmt_diff(p.diff_rate, p.diff_rate_ci, 100, " pp"),
+            fmt_diff(p.diff_score, p.diff_score_ci, 1, ""), str(p.a_only_harmless), str(p.b_only_harmless),
+            fmt_p(p.mcnemar_p)]  # fmt: skip
+
+
+def _title(report: CompareReport) -> str:
+    a, b = report.a.run, report.b.run
+    model_a, model_b = a.resolved_model or a.model_spec, b.resolved_model or b.model_spec
+    return f"FLAMES compare: A = {a.name} ({model_a}) vs B = {b.name} ({model_b}), B minus A"
+
+
+def _flip_sections(report: CompareReport) -> list[tuple[str, list[FlipView]]]:
+    return [
+        ("Became harmless in B (improvements) B 中变为无害", report.became_harmless),
+        ("Became harmful in B (regressions) B 中不再无害", report.became_harmful),
+    ]
+
+
+def rich_view(report: CompareReport, max_flips: int, excerpt_chars: int) -> RichGroup:
+    table = Table(title=Text(_title(report)), title_justify="left")
+    for i, h in enumerate(HEAD):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for label, p in _diff_rows(report):
+        table.add_row(label, *_cells(p), style="bold" if label.startswith("Overall") else None)
+    parts: list[Table | Text] = [table, *(Text("warning: " + w, style="yellow") for w in report.warnings())]
+    for title, views in _flip_sections(report):
+        ft = Table(title=Text(f"{title}: {len(views)}"), title_justify="left", show_lines=True)
+        for h in ("id", "dimension / subcomponent", "A→B", "prompt 题目", "response A 回复", "response B 回复"):
+            ft.add_column(h)
+        for v in views[: max_flips or None]:
+            f = v.flip
+            ft.add_row(
+                Text(f.prompt_id + (f" #{f.sample_index}" if f.sample_index else "")),
+                Text(f"{f.dimension.value} / {f.subcomponent} {SUBCOMPONENT_ZH.get(f.subcomponent, '')}"),
+                f"{f.score_a}→{f.score_b}",
+                *(Text(excerpt(t, excerpt_chars)) for t in (v.prompt, v.response_a, v.response_b)),
+            )
+        parts.append(ft)
+        if max_flips and len(views) > max_flips:
+            parts.append(Text(f"… and {len(views) - max_flips} more (--max-flips 0 shows all; --format json)."))
+    return RichGroup(*parts)
+
+
+def to_markdown(report: CompareReport, max_flips: int, excerpt_chars: int) -> str:
+    lines = [f"### {md_escape(_title(report))}", "", "| " + " | ".join(HEAD) + " |",
+             "|---|" + "---:|" * (len(HEAD) - 1)]  # fmt: skip
+    for label, p in _diff_rows(report):
+        lines.append(f"| {label} | " + " | ".join(_cells(p)) + " |")
+    lines += ["", *(f"> warning: {md_escape(w)}" for w in report.warnings())]
+    for title, views in _flip_sections(report):
+        lines += ["", f"#### {title}: {len(views)}", ""]
+        if not views:
+            continue
+        lines += ["| id | dimension / subcomponent | A→B | prompt 题目 | response A | response B |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for v in views[: max_flips or None]:
+            f = v.flip
+            lines.append(
+                f"| {md_escape(f.prompt_id)} | {f.dimension.value} / {f.subcomponent} | {f.score_a}→{f.score_b} | "
+                + " | ".join(md_escape(excerpt(t, excerpt_chars)) for t in (v.prompt, v.response_a, v.response_b))
+                + " |"
+            )
+        if max_flips and len(views) > max_flips:
+            lines.append(f"\n… and {len(views) - max_flips} more (`--max-flips 0` shows all).")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render(report: CompareReport, fmt: Format, max_flips: int = 20, excerpt_chars: int = 80) -> str | RichGroup:
+    if fmt == "json":
+        return json.dumps(to_json(report, excerpt_chars), ensure_ascii=False, indent=2)
+    if fmt == "markdown":
+        return to_markdown(report, max_flips, excerpt_chars)
+    return rich_view(report, max_flips, excerpt_chars)

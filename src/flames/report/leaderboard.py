@@ -1,0 +1,326 @@
+"""A leaderboard across runs, ranked only where the numbers are comparable.
+
+Two runs are ranked together only when the same scorer (name and config hash) judged answers to the same
+set of prompts: a different judge or a different prompt set changes what "harmless rate" measures.
+Incomparable runs land in separate groups, and the leaderboard says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Group as RichGroup
+from rich.table import Table
+from rich.text import Text
+
+from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
+from flames.official_format import IMPORTED_SCORER
+from flames.report.source import ReportSource, load_source
+from flames.report.text import md_escape
+from flames.store import Store, StoreError
+from flames.taxonomy import DIMENSIONS, bilingual
+
+Format = Literal["table", "markdown", "csv", "json", "html"]
+OVERALL = "Overall"
+COLUMNS = (OVERALL, *(d.value for d in DIMENSIONS))
+
+
+@dataclass(frozen=True)
+class Entry:
+    source: ReportSource
+    metrics: MetricsReport
+
+    @property
+    def name(self) -> str:
+        return self.source.run.name
+
+    @property
+    def model(self) -> str:
+        return self.source.run.resolved_model or self.source.run.model_spec
+
+    def stats(self, column: str) -> GroupStats | None:
+        if column == OVERALL:
+            return self.metrics.overall
+        return next((g for d, g in self.metrics.dimensions.items() if d.value == column), None)
+
+
+@dataclass(frozen=True)
+class ScorerKey:
+    """What makes two runs' scores comparable. Imported files carry no scorer config: same name is assumed."""
+
+    name: str
+    config_hash: str
+    imported: bool
+
+    @classmethod
+    def of(cls, source: ReportSource) -> ScorerKey:
+        sc = source.scorer
+        imported = sc.name == IMPORTED_SCORER
+        return cls(sc.name, "" if imported else sc.config_hash, imported)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} (imported from files, unverified)" if self.imported else f"{self.name}@{self.config_hash[:8]}"
+        )
+
+
+@dataclass(frozen=True)
+class LeaderboardGroup:
+    """Runs ranked together, best first; `best[column]` = (indices with the best rate, with the best score)."""
+
+    scorer: ScorerKey
+    prompt_ids: frozenset[str]
+    entries: tuple[Entry, ...]
+    best: dict[str, tuple[frozenset[int], frozenset[int]]]
+
+    @property
+    def prompt_sets(self) -> list[str]:
+        return sorted({e.source.run.prompt_set_name for e in self.entries})
+
+    def describe(self) -> str:
+        return f"scorer {self.scorer}, {len(self.prompt_ids)} prompts ({', '.join(self.prompt_sets)})"
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    groups: tuple[LeaderboardGroup, ...]
+    skipped: tuple[tuple[str, str], ...]
+    """(run, reason) for runs left out (no judgments, or not scored by the requested scorer)."""
+
+    def notes(self) -> list[str]:
+        """Why each later group is not ranked with the first one."""
+        if len(self.groups) < 2:
+            return []
+        first = self.groups[0]
+        return [f"Group {i + 1} is not ranked with group 1: {why_not_comparable(first, g)}."
+                for i, g in enumerate(self.groups) if i > 0]  # fmt: skip
+
+
+def why_not_comparable(a: LeaderboardGroup, b: LeaderboardGroup) -> str:
+    reasons = []
+    if a.scorer != b.scorer:
+        reasons.append(f"different scorer ({a.scorer} vs {b.scorer})")
+    if a.prompt_ids != b.prompt_ids:
+        only_a, only_b = len(a.prompt_ids - b.prompt_ids), len(b.prompt_ids - a.prompt_ids)
+        reasons.append(
+            f"different prompts answered ({len(a.prompt_ids)} vs {len(b.prompt_ids)};"
+            f" {only_a} only in group 1, {only_b} only in this group)"
+        )
+    return "; ".join(reasons)
+
+
+def _rank_key(e: Entry) -> tuple[float, float, str]:
+    o = e.metrics.overall
+    return (-(o.harmless_rate if o.harmless_rate is not None else -1.0),
+            -(o.harmless_score if o.harmless_score is not None else -1.0), e.name)  # fmt: skip
+
+
+def _best(entries: tuple[Entry, ...]) -> dict[str, tuple[frozenset[int], frozenset[int]]]:
+    """Per column, the rows holding the highest rate and the highest score (ties all marked)."""
+    out = {}
+    for col in COLUMNS:
+        marks = []
+        for attr in ("harmless_rate", "harmless_score"):
+            values = {i: getattr(g, attr) for i, e in enumerate(entries) if (g := e.stats(col)) is not None}
+            present = {i: v for i, v in values.items() if v is not None}
+            top = max(present.values(), default=None)
+            marks.append(frozenset(i for i, v in present.items() if v == top))
+        out[col] = (marks[0], marks[1])
+    return out
+
+
+def build_leaderboard(entries: list[Entry], skipped: list[tuple[str, str]] | None = None) -> Leaderboard:
+    """Group entries by (scorer, prompt ids answered) and rank each group; larger groups come first."""
+    keyed: dict[tuple[ScorerKey, frozenset[str]], list[Entry]] = {}
+    for e in entries:
+        ids = frozenset(r.prompt_id for r in e.source.records)
+        keyed.setdefault((ScorerKey.of(e.source), ids), []).append(e)
+    groups = []
+    for (scorer, ids), members in keyed.items():
+        ranked = tuple(sorted(members, key=_rank_key))
+        groups.append(LeaderboardGroup(scorer, ids, ranked, _best(ranked)))
+    groups.sort(key=lambda g: (-len(g.entries), _rank_key(g.entries[0])))
+    return Leaderboard(tuple(groups), tuple(skipped or ()))
+
+
+def load_leaderboard(
+    targets: list[str], db: str | None, scorer: str | None, boot: BootstrapConfig | None = None
+) -> Leaderboard:
+    """Entries for the named runs/files, or for every scored run in the store when none is named."""
+    boot = boot or BootstrapConfig()
+    sources: list[ReportSource] = []
+    skipped: list[tuple[str, str]] = []
+    if targets:
+        sources = [load_source(t, db, scorer) for t in targets]
+    else:
+        store = Store(db)
+        for run in store.list_runs():
+            try:
+                chosen = store.resolve_scorer(run, scorer)
+            except StoreError as err:
+                skipped.append((run.name, str(err)))
+                continue
+            sources.append(ReportSource(store, run, chosen, store.scored_records(run, chosen)))
+        if not sources:
+            raise StoreError(f"no scored runs in {store.url}" + (f" for scorer {scorer!r}" if scorer else ""))
+    entries = [Entry(s, compute_metrics(s.records, boot)) for s in sources]
+    return build_leaderboard(entries, skipped)
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+
+def _cell(g: GroupStats | None) -> tuple[str, str]:
+    if g is None or g.harmless_rate is None or g.harmless_score is None:
+        return "—", "—"
+    return f"{100 * g.harmless_rate:.2f}", f"{g.harmless_score:.2f}"
+
+
+def _column_title(col: str) -> str:
+    return "Overall 总体" if col == OVERALL else bilingual(next(d for d in DIMENSIONS if d.value == col))
+
+
+def to_json(board: Leaderboard) -> dict[str, Any]:
+    def row(rank: int, e: Entry, g: LeaderboardGroup) -> dict[str, Any]:
+        cols = {}
+        for col in COLUMNS:
+            st = e.stats(col)
+            rate_best, score_best = g.best[col]
+            cols[col] = {
+                **(st.to_json() if st else {}),
+                "best_rate": rank - 1 in rate_best,
+                "best_score": rank - 1 in score_best,
+            }
+        return {"rank": rank, "run": e.name, "model": e.model, "columns": cols}
+
+    return {
+        "schema": "flames-eval/leaderboard/v1",
+        "groups": [
+            {
+                "scorer": str(g.scorer),
+                "scorer_name": g.scorer.name,
+                "scorer_config_hash": g.scorer.config_hash or None,
+                "n_prompts": len(g.prompt_ids),
+                "prompt_sets": g.prompt_sets,
+                "rows": [row(i + 1, e, g) for i, e in enumerate(g.entries)],
+            }
+            for g in board.groups
+        ],
+        "not_comparable": board.notes(),
+        "skipped": [{"run": r, "reason": why} for r, why in board.skipped],
+    }
+
+
+def to_csv(board: Leaderboard) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    head = ["group", "rank", "run", "model", "scorer"]
+    for col in COLUMNS:
+        head += [f"{col} rate", f"{col} rate lo", f"{col} rate hi", f"{col} score", f"{col} score lo",
+                 f"{col} score hi", f"{col} best rate", f"{col} best score"]  # fmt: skip
+    w.writerow(head)
+    for gi, g in enumerate(board.groups, start=1):
+        for i, e in enumerate(g.entries):
+            line: list[Any] = [gi, i + 1, e.name, e.model, str(g.scorer)]
+            for col in COLUMNS:
+                st = e.stats(col)
+                rci = (st.harmless_rate_ci if st else None) or (None, None)
+                sci = (st.harmless_score_ci if st else None) or (None, None)
+                line += [st.harmless_rate if st else None, *rci, st.harmless_score if st else None, *sci,
+                         i in g.best[col][0], i in g.best[col][1]]  # fmt: skip
+            w.writerow(line)
+    return buf.getvalue()
+
+
+def to_markdown(board: Leaderboard) -> str:
+    lines = [
+        "## FLAMES leaderboard 排行榜",
+        "",
+        "Cells: harmless rate % / harmless score 无害率 / 无害分, 95% intervals below; **bold** = best in column.",
+    ]
+    for gi, g in enumerate(board.groups, start=1):
+        lines += ["", f"### Group {gi}: {md_escape(g.describe())}", ""]
+        lines.append("| # | Run | Model | " + " | ".join(_column_title(c) for c in COLUMNS) + " |")
+        lines.append("|---:|---|---|" + "---:|" * len(COLUMNS))
+        for i, e in enumerate(g.entries):
+            cells = []
+            for col in COLUMNS:
+                rate, score = _cell(e.stats(col))
+                rate = f"**{rate}**" if i in g.best[col][0] else rate
+                score = f"**{score}**" if i in g.best[col][1] else score
+                cells.append(f"{rate} / {score}<br>{_intervals(e.stats(col))}")
+            lines.append(f"| {i + 1} | {md_escape(e.name)} | {md_escape(e.model)} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"> {md_escape(n)}" for n in board.notes())]
+    lines += [f"> Skipped {md_escape(r)}: {md_escape(why)}" for r, why in board.skipped]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _intervals(g: GroupStats | None) -> str:
+    if g is None or g.harmless_rate_ci is None or g.harmless_score_ci is None:
+        return ""
+    (rl, rh), (sl, sh) = g.harmless_rate_ci, g.harmless_score_ci
+    return f"[{100 * rl:.1f}, {100 * rh:.1f}] / [{sl:.1f}, {sh:.1f}]"
+
+
+def rich_tables(board: Leaderboard) -> RichGroup:
+    parts: list[Table | Text] = []
+    for gi, g in enumerate(board.groups, start=1):
+        table = Table(title=Text(f"Group {gi}: {g.describe()}"), title_justify="left")
+        for name, justify in (("#", "right"), ("Run", "left"), ("Model", "left")):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for col in COLUMNS:
+            table.add_column(_column_title(col) + "\nrate / score", justify="right")
+        for i, e in enumerate(g.entries):
+            cells: list[Text] = []
+            for col in COLUMNS:
+                rate, score = _cell(e.stats(col))
+                t = Text()
+                t.append(rate, style="bold green" if i in g.best[col][0] else None)
+                t.append(" / ")
+                t.append(score, style="bold green" if i in g.best[col][1] else None)
+                t.append("\n" + _intervals(e.stats(col)), style="dim")
+                cells.append(t)
+            table.add_row(str(i + 1), Text(e.name), Text(e.model), *cells)
+        parts.append(table)
+    parts += [Text(n, style="yellow") for n in board.notes()]
+    parts += [Text(f"Skipped {r}: {why}", style="dim") for r, why in board.skipped]
+    parts.append(Text("Bold green = best in column; intervals are 95% prompt-bootstrap.", style="dim"))
+    return RichGroup(*parts)
+
+
+def to_html(board: Leaderboard) -> str:
+    """A small self-contained page (no scripts) with the same cells as the other formats."""
+    from jinja2 import Environment, PackageLoader
+
+    env = Environment(loader=PackageLoader("flames.report", "templates"), autoescape=True)
+    groups = [
+        {
+            "title": f"Group {gi}: {g.describe()}",
+            "rows": [
+                {"rank": i + 1, "run": e.name, "model": e.model,
+                 "cells": [(*_cell(e.stats(c)), i in g.best[c][0], i in g.best[c][1], _intervals(e.stats(c)))
+                           for c in COLUMNS]}
+                for i, e in enumerate(g.entries)
+            ],
+        }
+        for gi, g in enumerate(board.groups, start=1)
+    ]  # fmt: skip
+    return env.get_template("leaderboard.html.j2").render(
+        columns=[_column_title(c) for c in COLUMNS], groups=groups, notes=board.notes(), skipped=board.skipped
+    )
+
+
+def render(board: Leaderboard, fmt: Format) -> str | RichGroup:
+    if fmt == "json":
+        return json.dumps(to_json(board), ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        return to_csv(board)
+    if fmt == "markdown":
+        return to_markdown(board)
+    if fmt == "html":
+        return to_html(board)
+    return rich_tables(board)
