@@ -49,8 +49,12 @@ def scorer_info(path: Annotated[Path, typer.Argument(help="Checkpoint folder.")]
     files = inspect_folder(path, allow_pickle=True)
     arch = Architecture.from_config(files.config, f"{files.root}/config.json")
     console.print(f"folder      {files.root}")
-    console.print(f"weights     {'pickled .bin (needs --allow-pickle or a conversion)' if files.pickled else 'safetensors'}: "
-                  + ", ".join(p.name for p in files.weights))
-    console.print(f"layers      {arch.num_layers} × hidden {arch.hidden_size}, {arch.num_heads} heads, "
-                  f"vocab {arch.vocab_size}, {arch.max_positions} positions")
+    console.print(
+        f"weights     {'pickled .bin (needs --allow-pickle or a conversion)' if files.pickled else 'safetensors'}: "
+        + ", ".join(p.name for p in files.weights)
+    )
+    console.print(
+        f"layers      {arch.num_layers} × hidden {arch.hidden_size}, {arch.num_heads} heads, "
+        f"vocab {arch.vocab_size}, {arch.max_positions} positions"
+    )
     console.print(f"fingerprint {files.fingerprint()}")

@@ -108,7 +108,7 @@ def build_model(
         hidden_act="silu",
         max_position_embeddings=arch.max_positions,
         rms_norm_eps=arch.rms_norm_eps,
-        rope_theta=arch.rope_theta,
+        rope_parameters={"rope_type": "default", "rope_theta": arch.rope_theta},
         attention_bias=True,
         mlp_bias=False,
         tie_word_embeddings=False,
@@ -119,9 +119,7 @@ def build_model(
     backbone_state, head_state = _split(state, source)
     with torch.device("meta"):  # no time or memory spent on random weights that are overwritten next
         backbone = LlamaModel(config)
-        heads = nn.ModuleList(
-            nn.Linear(arch.hidden_size, info(d).n_classes, bias=False) for d in DIMENSIONS
-        )
+        heads = nn.ModuleList(nn.Linear(arch.hidden_size, info(d).n_classes, bias=False) for d in DIMENSIONS)
     _check_keys(set(backbone.state_dict()), set(backbone_state), BACKBONE_PREFIX, source)
     _check_keys(set(heads.state_dict()), set(head_state), HEAD_PREFIX, source)
     _check_shapes(backbone, backbone_state, BACKBONE_PREFIX, source)
@@ -154,15 +152,16 @@ def _check_keys(expected: set[str], found: set[str], prefix: str, source: str) -
     if missing:
         raise ScorerError(f"{source}: checkpoint lacks tensors: {_sample(prefix + k for k in missing)}")
     if unused:
-        raise ScorerError(f"{source}: checkpoint tensors the scorer does not use: {_sample(prefix + k for k in unused)}")
+        raise ScorerError(
+            f"{source}: checkpoint tensors the scorer does not use: {_sample(prefix + k for k in unused)}"
+        )
 
 
 def _check_shapes(module: nn.Module, state: dict[str, torch.Tensor], prefix: str, source: str) -> None:
     for key, param in module.state_dict().items():
         if tuple(state[key].shape) != tuple(param.shape):
             raise ScorerError(
-                f"{source}: {prefix}{key} has shape {tuple(state[key].shape)}, config.json implies "
-                f"{tuple(param.shape)}"
+                f"{source}: {prefix}{key} has shape {tuple(state[key].shape)}, config.json implies {tuple(param.shape)}"
             )
 
 

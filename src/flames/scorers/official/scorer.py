@@ -36,8 +36,14 @@ if TYPE_CHECKING:
     from flames.scorers.official.tokenizer import ScorerTokenizer
 
 FAITHFUL_BATCH_SIZE = 16
-DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "float16": "float16", "fp16": "float16"}
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+}
 
 
 @dataclass(frozen=True)
@@ -68,19 +74,23 @@ def make_scorer(
     target: a local checkpoint folder or a Hub id; None means `CaasiHUANG/flames-scorer`.
     faithful: reproduce the official script (512-token right truncation, batches of 16 in order).
     allow_pickle: permit reading pickled `.bin` weights (they can run code when loaded).
-    device: 'cuda', 'cpu', 'cuda:1'...; None picks CUDA when available.
-    dtype: float32 / bfloat16 / float16; None means float32 on CPU and in faithful mode, else bf16 (fp16
+    device: 'cuda', 'cpu', 'cuda:1'...; None (or 'auto') picks CUDA when available.
+    dtype: float32 / bfloat16 / float16; None (or 'auto') means float32 on CPU and in faithful mode, else bf16 (fp16
         on GPUs without bf16).
     batch_size: rows per forward pass; None means 16 (faithful mode accepts only 16).
     max_length: token window; None means 512 (faithful) or 2048 (improved, at most the model's positions).
 
     Nothing is loaded until `start()`; `config()` locates the checkpoint (downloading it if needed).
     """
+    device = None if device == "auto" else device
+    dtype = None if dtype == "auto" else dtype
     if batch_size is not None and batch_size < 1:
         raise ScorerError(f"batch size must be at least 1, got {batch_size}")
     if faithful and batch_size not in (None, FAITHFUL_BATCH_SIZE):
-        raise ScorerError(f"--faithful runs batches of {FAITHFUL_BATCH_SIZE} as the official script does; "
-                          "drop the batch size option or the --faithful flag")
+        raise ScorerError(
+            f"--faithful runs batches of {FAITHFUL_BATCH_SIZE} as the official script does; "
+            "drop the batch size option or the --faithful flag"
+        )
     if max_length is not None and max_length < 8:
         raise ScorerError(f"max length {max_length} is too small to hold the scorer's template")
     if dtype is not None and dtype.lower() not in DTYPES:
@@ -100,9 +110,7 @@ class OfficialScorer:
         self._files: CheckpointFiles | None = None
         self._model: FlamesScorerModel | None = None
         self._tokenizer: ScorerTokenizer | None = None
-        self._max_length = settings.max_length or (
-            FAITHFUL_MAX_LENGTH if settings.faithful else IMPROVED_MAX_LENGTH
-        )
+        self._max_length = settings.max_length or (FAITHFUL_MAX_LENGTH if settings.faithful else IMPROVED_MAX_LENGTH)
 
     @property
     def files(self) -> CheckpointFiles:
