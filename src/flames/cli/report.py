@@ -21,6 +21,9 @@ def report(
         str | None, typer.Option(help="Which scorer's judgments (name or name@hash); default: the newest.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the self-contained HTML report (charts, item browser).")
+    ] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     db: DbOption = None,
@@ -28,6 +31,10 @@ def report(
     """Harmless rate and harmless score per dimension, subcomponent and attack method, with 95% intervals."""
     source = load_source(target, db, scorer)
     metrics = compute_metrics(source.records, BootstrapConfig(n_boot=n_boot, seed=seed))
+    if html is not None:
+        from flames.report.html import write_html
+
+        console.print(f"HTML report written to {write_html(source, metrics, html)}")
     if out is not None:
         text = render(source, metrics, "markdown" if fmt == "table" else fmt)
         out.write_text(str(text), encoding="utf-8")
