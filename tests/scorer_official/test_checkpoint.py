@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,60 @@ def test_hub_id_without_cache_offline_names_the_fix(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ScorerError, match=r"cannot download the scorer.*flames:/path/to/checkpoint"):
         locate("someone/no-such-scorer", allow_pickle=False)
+
+
+class FakeHub:
+    """Stands in for huggingface_hub: lists a local folder and copies the files an allow-pattern matches."""
+
+    def __init__(self, folder: Path, cache: Path) -> None:
+        self.folder, self.cache = folder, cache
+        self.requests: list[tuple[str, list[str] | None]] = []
+
+    def list_repo_files(self, repo_id: str) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir())
+
+    def snapshot_download(
+        self, repo_id: str, allow_patterns: list[str] | None = None, local_files_only: bool = False
+    ) -> str:
+        self.requests.append((repo_id, allow_patterns))
+        out = self.cache / repo_id.replace("/", "--")
+        out.mkdir(parents=True, exist_ok=True)
+        for path in self.folder.iterdir():
+            if allow_patterns is None or any(fnmatch(path.name, p) for p in allow_patterns):
+                shutil.copy(path, out / path.name)
+        return str(out)
+
+
+def _fake_hub(monkeypatch: pytest.MonkeyPatch, folder: Path, cache: Path) -> FakeHub:
+    import huggingface_hub
+
+    hub = FakeHub(folder, cache)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", hub.list_repo_files)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", hub.snapshot_download)
+    return hub
+
+
+def test_hub_pickles_are_refused_before_any_shard_is_fetched(
+    tiny: TinyCheckpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = _fake_hub(monkeypatch, tiny.bin_dir, tmp_path)
+    with pytest.raises(ScorerError, match="only pickled weights"):
+        make_scorer(None).config()
+    assert hub.requests == []
+    files = locate(None, allow_pickle=True)
+    assert hub.requests[-1][0] == "CaasiHUANG/flames-scorer"
+    assert files.pickled and len(files.weights) == 2
+
+
+def test_hub_downloads_only_safetensors_when_present(
+    tiny: TinyCheckpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tiny.safetensors_dir, mixed)
+    for shard in tiny.bin_dir.glob("*.bin*"):
+        shutil.copy(shard, mixed / shard.name)
+    hub = _fake_hub(monkeypatch, mixed, tmp_path / "cache")
+    files = locate("owner/scorer", allow_pickle=False)
+    assert not files.pickled
+    assert not list(files.root.glob("*.bin"))
+    assert "*.bin" not in (hub.requests[-1][1] or [])
