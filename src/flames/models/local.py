@@ -1,0 +1,96 @@
+"""What the local backends (hf, vllm, gguf) share: chat templating, device/dtype choice, batching.
+
+Prompts are rendered with the model's own chat template (or one the user gives), because answering the
+raw prompt without it makes an instruct model a different model; a model without any template is an error,
+not a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from flames.models.base import BackendError, ChatRequest, GenerationConfig
+
+
+def resolve_chat_template(own: str | None, override: str | None, model: str) -> str:
+    """The template to use: `override` (Jinja text or a file path), else the model's own, else an error."""
+    if override:
+        path = Path(override)
+        return path.read_text(encoding="utf-8") if "{" not in override and path.is_file() else override
+    if own:
+        return own
+    raise BackendError(
+        f"{model} has no chat template (its tokenizer defines none), so its answers would not be what a chat"
+        " user sees. Pass one with --chat-template FILE (a Jinja template, e.g. from the base model's"
+        " tokenizer_config.json), or pick the model's -Instruct/-Chat version."
+    )
+
+
+def render_prompts(apply_template: Callable[..., Any], requests: Sequence[ChatRequest], template: str) -> list[str]:
+    """Each request's messages through `tokenizer.apply_chat_template`, ending with the assistant turn."""
+    return [
+        str(apply_template(list(r.messages), chat_template=template, tokenize=False, add_generation_prompt=True))
+        for r in requests
+    ]
+
+
+def config_groups(requests: Sequence[ChatRequest]) -> list[list[int]]:
+    """Indices of requests grouped by identical generation config (a batch shares one config)."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(repr(sorted(r.config.as_dict().items())), []).append(i)
+    return list(groups.values())
+
+
+def length_sorted_batches(indices: Sequence[int], lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of similar-length prompts (longest first), so left padding wastes little compute and an
+    out-of-memory error shows up in the first batch rather than the last."""
+    order = sorted(indices, key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pick_device(device: str) -> str:
+    """'auto' → cuda if available, else mps, else cpu; anything else is checked to exist."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError(f"--device {device}: no CUDA GPU is visible to torch; use --device cpu")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise BackendError("--device mps: Apple's Metal backend is not available; use --device cpu")
+    return device
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """'auto' → bfloat16 on CUDA, float16 on MPS, float32 on CPU (half precision is slow or unsupported)."""
+    import torch
+
+    if dtype == "auto":
+        dtype = {"cuda": "bfloat16", "mps": "float16"}.get(device.split(":")[0], "float32")
+    value = getattr(torch, dtype, None)
+    if not isinstance(value, torch.dtype):
+        raise BackendError(f"--dtype {dtype}: not a torch dtype; use auto, float32, bfloat16 or float16")
+    return value
+
+
+def cpu_threads() -> int:
+    """Cores this process may use (respects taskset/cgroup affinity)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def sampling_settings(config: GenerationConfig) -> dict[str, Any]:
+    """Decoding settings common to local engines: greedy at temperature 0, sampling otherwise."""
+    settings: dict[str, Any] = {"max_new_tokens": config.max_new_tokens}
+    if config.temperature > 0:
+        settings.update(do_sample=True, temperature=config.temperature)
+        if config.top_p is not None:
+            settings["top_p"] = config.top_p
+    else:
+        settings["do_sample"] = False
+    return {**settings, **config.extra}
