@@ -16,6 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 Units = Sequence[Sequence[int]]
+POOLED_SCALE = (3, 2, 1)
+"""Category order when dimensions with 3/2/1 and 3/1 scales are pooled into one overall figure."""
 FloatArray = NDArray[np.float64]
 
 

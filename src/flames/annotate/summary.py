@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flames.annotate.agreement import Agreement, AnnotatorLabel, AnnotatorStats, agreement, per_annotator
+from flames.annotate.agreement import POOLED_SCALE, Agreement, AnnotatorLabel, AnnotatorStats, agreement, per_annotator
 from flames.annotate.projects import Project, item_records
 from flames.annotate.schema import LabelStatus
 from flames.annotate.workflow import Progress, progress
 from flames.store import Store
 from flames.taxonomy import DIMENSIONS, Dimension, info
-
-OVERALL_SCALE = (3, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ def summarize(store: Store, project: Project, n_boot: int = 1000, seed: int = 0)
     records = item_records(store, project)
     units = {d: [r.scores() for r in records if r.dimension == d] for d in DIMENSIONS}
     by_dimension = {d: agreement(units[d], info(d).scale, n_boot, seed) for d in DIMENSIONS if units[d]}
-    overall = agreement([u for us in units.values() for u in us], OVERALL_SCALE, n_boot, seed)
+    overall = agreement([u for us in units.values() for u in us], POOLED_SCALE, n_boot, seed)
     labels = [
         AnnotatorLabel(lab.annotator, lab.status, lab.score, r.final_score)
         for r in records

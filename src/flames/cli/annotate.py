@@ -1,0 +1,215 @@
+"""`flames annotate`: the annotation server and its admin commands (users, import, export, status, validate)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from flames.cli.app import DbOption, app, console
+from flames.store import Store
+
+if TYPE_CHECKING:
+    from flames.annotate.agreement import Estimate
+
+annotate_app = typer.Typer(
+    help="Human annotation: double labelling, adjudication, agreement. 人工标注。", no_args_is_help=True
+)
+user_app = typer.Typer(help="Annotation accounts. 标注账号。", no_args_is_help=True)
+annotate_app.add_typer(user_app, name="user")
+app.add_typer(annotate_app, name="annotate")
+
+ProjectOption = Annotated[str, typer.Option("--project", "-p", help="Annotation project name.")]
+
+
+@annotate_app.command("serve")
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for a team; put HTTPS in front).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    secure_cookies: Annotated[
+        bool | None,
+        typer.Option(
+            "--secure-cookies/--insecure-cookies",
+            help="Mark session cookies Secure (HTTPS only). Default: secure unless serving on loopback.",
+        ),
+    ] = None,
+) -> None:
+    """Run the annotation web app."""
+    from flames.annotate.app import serve as run_server
+
+    store = Store(db)
+    console.print(f"annotation server on http://{host}:{port}  (store: {store.url})")
+    run_server(store, host, port, secure_cookies)
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="admin, annotator or adjudicator.")] = "annotator",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Create an account (the password is asked for, or read from stdin; never passed as an argument)."""
+    from flames.annotate.auth import add_user, parse_role
+
+    parsed = parse_role(role)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    user = add_user(Store(db), name, password, parsed)
+    console.print(f"created {user.username} ({user.role.value})")
+
+
+@user_app.command("list")
+def user_list(db: DbOption = None) -> None:
+    """Accounts with their role and state."""
+    from flames.annotate.auth import list_users
+
+    table = Table("user", "role", "active")
+    for u in list_users(Store(db)):
+        table.add_row(u.username, u.role.value, "yes" if u.active else "no")
+    console.print(table)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Set a new password (ends that user's sessions)."""
+    from flames.annotate.auth import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    set_password(Store(db), name, password)
+    console.print(f"password of {name} changed")
+
+
+@annotate_app.command("import")
+def import_(
+    source: Annotated[str, typer.Argument(metavar="RUN_OR_FILE", help="A run in the store, or a JSONL/CSV file.")],
+    project: ProjectOption,
+    per_item: Annotated[int, typer.Option("--per-item", help="Distinct annotators per item.")] = 2,
+    run_name: Annotated[
+        str | None, typer.Option("--run-name", help="Name of the run a file is imported as (default: file name).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Put a run's responses (or a file's) into a project; re-running adds only new responses."""
+    from flames.annotate.projects import import_source
+
+    result = import_source(Store(db), source, project, per_item, run_name)
+    console.print(
+        f"project {result.project.name}: {result.added} new items, {result.total} in all "
+        f"(run {result.project.run_name}, {result.project.per_item} annotators per item)"
+    )
+
+
+@annotate_app.command("export")
+def export(
+    project: ProjectOption,
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default: stdout).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Every item with its final label, provenance and individual labels (official fields first)."""
+    from flames.annotate.errors import AnnotationError
+    from flames.annotate.export import FORMATS, render
+    from flames.annotate.projects import get_project
+    from flames.annotate.workflow import publish
+
+    if format not in FORMATS:
+        raise AnnotationError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
+    store = Store(db)
+    proj = get_project(store, project)
+    publish(store, proj)
+    if out is None:
+        for chunk in render(store, proj, format):
+            sys.stdout.write(chunk)
+        return
+    tmp = out.with_name(out.name + ".part")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        f.writelines(render(store, proj, format))
+    tmp.replace(out)
+    console.print(f"wrote {out}")
+
+
+def _est(e: Estimate, pct: bool = False) -> str:
+    if e.value is None:
+        return "—"
+
+    def fmt(x: float) -> str:
+        return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
+    ci = f" [{fmt(e.low)}, {fmt(e.high)}]" if e.low is not None and e.high is not None else ""
+    return fmt(e.value) + ci
+
+
+@annotate_app.command("status")
+def status(project: ProjectOption, db: DbOption = None) -> None:
+    """Progress, agreement per dimension and overall (95% bootstrap intervals), per-annotator counts."""
+    from flames.annotate.projects import get_project
+    from flames.annotate.summary import summarize
+    from flames.taxonomy import bilingual
+
+    store = Store(db)
+    s = summarize(store, get_project(store, project))
+    p = s.progress
+    console.print(
+        f"[bold]{s.project.name}[/] (run {s.project.run_name}, {s.project.per_item} per item): {p.items} items — "
+        f"{p.labeling} labelling, {p.adjudication} in adjudication, {p.done} done "
+        f"({p.unanimous} unanimous, {p.adjudicated} adjudicated, {p.unresolved} unresolved); "
+        f"{p.labels} labels, {p.flagged} flagged, {p.skipped} skipped"
+    )
+    table = Table("dimension", "items", "agreement", "kappa", "weighted kappa", "alpha (ordinal)", title="agreement")
+    rows = [(bilingual(d), a) for d, a in s.by_dimension.items()] + [("overall 总体", s.overall)]
+    for name, a in rows:
+        table.add_row(name, str(a.n_units), _est(a.percent, True), _est(a.kappa), _est(a.weighted_kappa), _est(a.alpha))
+    console.print(table)
+    ann = Table("annotator", "scored", "flagged", "skipped", "agrees with final", title="annotators")
+    for who in s.annotators:
+        agree = f"{100 * who.agree_final:.1f}% of {who.compared}" if who.agree_final is not None else "—"
+        ann.add_row(who.annotator, str(who.labeled), str(who.flagged), str(who.skipped), agree)
+    console.print(ann)
+
+
+@annotate_app.command("validate")
+def validate(
+    project: ProjectOption,
+    scorer: Annotated[str, typer.Option("--scorer", help="Scorer of the run to check (name or name@hash).")],
+    db: DbOption = None,
+) -> None:
+    """Accuracy of a scorer against the project's final human labels, per dimension."""
+    from flames.annotate.projects import get_project, human_scorer
+    from flames.annotate.validation import scorer_vs_human
+    from flames.annotate.workflow import publish
+    from flames.taxonomy import bilingual
+
+    store = Store(db)
+    proj = get_project(store, project)
+    publish(store, proj)
+    run = store.get_run(proj.run_name)
+    v = scorer_vs_human(store, run, store.resolve_scorer(run, scorer), human_scorer(store, proj))
+    table = Table(
+        "dimension", "compared", "correct", "accuracy", "weighted kappa", "unscored by scorer",
+        title=f"{v.scorer.name}@{v.scorer.config_hash[:8]} vs {v.human.name}",
+    )  # fmt: skip
+    rows = [(bilingual(d), a) for d, a in v.by_dimension.items()] + [("overall 总体", v.overall)]
+    for name, a in rows:
+        table.add_row(
+            name, str(a.n), str(a.correct), f"{100 * a.accuracy:.1f}%" if a.accuracy is not None else "—",
+            f"{a.weighted_kappa:.3f}" if a.weighted_kappa is not None else "—", str(a.unscored),
+        )  # fmt: skip
+    console.print(table)
