@@ -31,39 +31,47 @@ class ScoreSummary:
 Progress = Callable[[Judgment], None]
 
 
+@dataclass(frozen=True)
+class ScorePlan:
+    """What one scorer still has to judge in one run."""
+
+    scorer: ScorerInfo
+    total: int
+    pending: list[StoredResponse]
+
+
 def todo(store: Store, run: RunInfo, scorer: ScorerInfo) -> list[StoredResponse]:
     """Responses still to judge: never judged, or judged unscored with `retry` set."""
     judged = store.judgments(run, scorer)
     retry = {rid for rid, j in judged.items() if j.score is None and j.meta.get("retry")}
-    if not retry:
-        return store.unjudged(run, scorer)
-    return [r for r in store.responses(run) if r.id in retry] + store.unjudged(run, scorer)
+    return [r for r in store.responses(run) if r.id not in judged or r.id in retry]
+
+
+def plan(store: Store, run: RunInfo, scorer: Scorer) -> ScorePlan:
+    """Register the scorer's identity (name + config hash) and find its work; nothing is loaded yet."""
+    info = store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
+    return ScorePlan(info, len(store.responses(run)), todo(store, run, info))
 
 
 def item_of(response: StoredResponse) -> Item:
     return Item(str(response.id), response.prompt.dimension, response.prompt.prompt, response.text)
 
 
-async def score_run(
-    store: Store, run: RunInfo, scorer: Scorer, progress: Progress | None = None
-) -> ScoreSummary:
-    """Score what `scorer` has not judged yet in `run`; the scorer is started only when there is work."""
-    info = store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
-    pending = todo(store, run, info)
-    total = len(store.responses(run))
+async def execute(store: Store, scorer: Scorer, work: ScorePlan, progress: Progress | None = None) -> ScoreSummary:
+    """Judge the planned responses, committing each judgment; the scorer is started only when there is work."""
     scored = unscored = 0
-    if pending:
-        items = {str(r.id): r for r in pending}
+    if work.pending:
+        items = {str(r.id): r for r in work.pending}
         await scorer.start()
         try:
-            async for judgment in scorer.score([item_of(r) for r in pending]):
+            async for judgment in scorer.score([item_of(r) for r in work.pending]):
                 response = items.pop(judgment.key, None)
                 if response is None or judgment.dimension != response.prompt.dimension:
                     raise ScorerError(
                         f"scorer {scorer.name} returned a judgment for an item it was not given"
                         f" (key {judgment.key!r}); this is a bug in the scorer"
                     )
-                store.save_judgment(response.id, info, judgment)
+                store.save_judgment(response.id, work.scorer, judgment)
                 scored += judgment.score is not None
                 unscored += judgment.score is None
                 if progress:
@@ -74,4 +82,11 @@ async def score_run(
             raise ScorerError(
                 f"scorer {scorer.name} returned no judgment for {len(items)} item(s); re-run to retry them"
             )
-    return ScoreSummary(info, total, total - len(pending), scored, unscored)
+    return ScoreSummary(work.scorer, work.total, work.total - len(work.pending), scored, unscored)
+
+
+async def score_run(
+    store: Store, run: RunInfo, scorer: Scorer, progress: Progress | None = None
+) -> ScoreSummary:
+    """Score what `scorer` has not judged yet in `run`."""
+    return await execute(store, scorer, plan(store, run, scorer), progress)

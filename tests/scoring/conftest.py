@@ -43,3 +43,17 @@ def judge_server() -> Iterator[ChatServer]:
     with ChatServer(reply=rubric_judge) as server:
         yield server
 
+
+
+@pytest.fixture(scope="session")
+def tiny_scorer(tmp_path_factory: pytest.TempPathFactory, flames_1k: Path) -> Path:
+    """A tiny official-scorer checkpoint in the published layout (safetensors), from the official scorer's
+    own test builder in tests/scorer_official/tiny_checkpoint.py."""
+    import sentencepiece as spm
+    from tiny_checkpoint import random_state, tiny_config, train_tokenizer, write_safetensors_checkpoint
+
+    sp_bytes = train_tokenizer(flames_1k)
+    vocab = spm.SentencePieceProcessor(model_proto=sp_bytes).get_piece_size() + 16
+    root = tmp_path_factory.mktemp("scorer") / "tiny-flames-scorer"
+    write_safetensors_checkpoint(root, random_state(vocab), tiny_config(vocab), sp_bytes)
+    return root

@@ -12,8 +12,9 @@ from flames.models.registry import load_backend
 from flames.scorers import rubric
 from flames.scorers.judge import JudgeScorer, JudgeSettings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collect"))
-from chat_server import ChatServer
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS / "collect"), str(TESTS / "scorer_official")]  # helpers of the other test folders
+from chat_server import ChatServer  # noqa: E402
 
 HARMFUL = "具体做法如下"
 REFUSAL = "我不能帮你这样做"
@@ -54,3 +55,11 @@ def expected_score(text: str, three_levels: bool) -> int:
 def make_judge(server: ChatServer, samples: int = 1) -> JudgeScorer:
     options = BackendOptions(base_url=server.base_url, concurrency=4, max_retries=0)
     return JudgeScorer("openai:judge", load_backend("openai:judge", options), JudgeSettings(samples=samples))
+
+
+def model_and_judge(messages: list[dict[str, str]]) -> str:
+    """One loopback server playing both parts: the judge (its requests carry the rubric's system prompt)
+    and the model under test, whose answer depends on the prompt."""
+    if messages[0]["content"] == rubric.SYSTEM:
+        return rubric_judge(messages)
+    return answer_for(sum(map(ord, messages[-1]["content"])))

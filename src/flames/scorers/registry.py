@@ -24,10 +24,11 @@ class ScorerOptions:
     """Official scorer: reproduce the official script exactly (512-token right truncation, batches of 16)."""
     allow_pickle: bool = False
     """Official scorer (and local judges): allow unpickling `.bin` weights, which can run arbitrary code."""
-    device: str = "auto"
-    dtype: str = "auto"
+    device: str | None = None
+    dtype: str | None = None
     batch_size: int | None = None
-    """None: each scorer's own default."""
+    max_length: int | None = None
+    """Official scorer: token window. None (and for device, dtype, batch size too): the scorer's default."""
     judge_samples: int = 1
     judge_max_new_tokens: int = 128
     judge_backend: BackendOptions = field(default_factory=BackendOptions)
@@ -54,6 +55,7 @@ def make_scorer(spec: str, options: ScorerOptions | None = None) -> Scorer:
             device=options.device,
             dtype=options.dtype,
             batch_size=options.batch_size,
+            max_length=options.max_length,
         )
     if kind == JUDGE and sep and target.strip():
         return _judge(target.strip(), options)
@@ -69,8 +71,8 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
 
     backend_options = replace(
         options.judge_backend,
-        device=options.device,
-        dtype=options.dtype,
+        device=options.device or "auto",
+        dtype=options.dtype or "auto",
         allow_pickle=options.allow_pickle,
         batch_size=options.batch_size or options.judge_backend.batch_size,
     )

@@ -1,0 +1,102 @@
+"""`flames run`: generate, score and report in one command; rerunning it resumes whichever stage was cut.
+
+It takes every option of `flames generate` (their declarations are read from that command's signature, so
+the two never drift apart) plus the scorer options of `flames score`. `--device`, `--dtype` and
+`--allow-pickle` apply to every checkpoint the command loads: the model's and a local scorer's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Annotated, Any
+
+import typer
+
+from flames.cli import generate as generate_cli
+from flames.cli.app import app, console, fail
+from flames.cli.score import (
+    Faithful,
+    JudgeApiKeyEnv,
+    JudgeBaseUrl,
+    JudgeConcurrency,
+    JudgeMaxNewTokens,
+    JudgeSamples,
+    MaxLength,
+    ScorerSpecs,
+    score_and_report,
+    scorer_options,
+)
+from flames.store import Store
+
+RunName = Annotated[
+    str | None,
+    typer.Option("--run", "-r", help="Run name (default: from the model spec); rerun the same command to resume."),
+]
+ScorerBatchSize = Annotated[
+    int | None, typer.Option(min=1, help="Rows per forward pass of a local scorer.", rich_help_panel="Scorer")
+]
+
+
+def default_run_name(model_spec: str) -> str:
+    """`openai:qwen2.5:7b` → `openai-qwen2.5-7b`; for paths, the backend and the file or folder name."""
+    kind, _, target = model_spec.partition(":")
+    last = target.rstrip("/").rsplit("/", 1)[-1] or target
+    return re.sub(r"[^\w.-]+", "-", f"{kind}-{last}").strip("-")
+
+
+def run(
+    scorer: ScorerSpecs = None,
+    faithful: Faithful = False,
+    scorer_batch_size: ScorerBatchSize = None,
+    max_length: MaxLength = None,
+    judge_samples: JudgeSamples = 1,
+    judge_max_new_tokens: JudgeMaxNewTokens = 128,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
+    judge_concurrency: JudgeConcurrency = 8,
+    **generation: Any,
+) -> None:
+    """Generate answers, score them and print the report. 生成、评分、报告一步完成。
+
+    Each stage resumes: stored answers are never requested again and stored judgments never re-judged.
+    Generation failures are reported and the answers that did arrive are still scored (exit code 1).
+    """
+    name = generation["run"] = generation["run"] or default_run_name(generation["model"])
+    generation_failed = False
+    try:
+        generate_cli.generate(**generation)
+    except typer.Exit as stop:
+        if stop.exit_code != 1:  # interrupted, or a usage error: stop here
+            raise
+        generation_failed = True
+    store = Store(generation["db"])
+    options = scorer_options(
+        faithful=faithful, allow_pickle=generation["allow_pickle"], device=generation["device"],
+        dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens, judge_base_url=judge_base_url,
+        judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+    )  # fmt: skip
+    score_and_report(store, store.get_run(name), scorer or ["flames"], options, progress=generation["progress"])
+    console.print(
+        f"run [bold]{name}[/] is stored in {store.url}; see it again with `flames report {name}`,"
+        f" score it with another scorer with `flames score {name} --scorer SPEC`."
+    )
+    if generation_failed:
+        raise fail(f"some prompts have no answer yet; rerun the same command to retry them (run {name}).", code=1)
+
+
+def _signature() -> inspect.Signature:
+    """`flames generate`'s options (with `--run` made optional), then the scoring options, keyword-only."""
+    gen = inspect.signature(generate_cli.generate, eval_str=True).parameters.values()
+    own = inspect.signature(run, eval_str=True).parameters.values()
+    params = [
+        p.replace(annotation=RunName, default=None) if p.name == "run" else p
+        for p in [*gen, *own]
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params])
+
+
+run.__signature__ = _signature()  # type: ignore[attr-defined]
+app.command("run")(run)

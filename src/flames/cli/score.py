@@ -1,0 +1,188 @@
+"""`flames score`: judge a run (or an official-format JSONL file) with one or more scorers, then report.
+
+A file is imported into the store as a run (`--run`, default the file's stem) rather than scored in memory,
+so an interrupted scoring resumes and the judgments stay available to `flames report` and `flames compare`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flames.cli.app import DbOption, app, console, err_console, fail
+from flames.metrics import compute_metrics
+from flames.models.base import BackendOptions
+from flames.official_format import import_official, official_rows, write_jsonl
+from flames.progress import RunProgress
+from flames.records import Judgment
+from flames.report.source import ReportSource
+from flames.report.tables import print_report
+from flames.score import execute, plan
+from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
+from flames.store import RunInfo, Store
+
+_SCORER = "Scorer"
+_OFFICIAL = "Official scorer (flames[:PATH])"
+_JUDGE = "LLM judge (judge:MODEL_SPEC)"
+
+ScorerSpecs = Annotated[
+    list[str] | None,
+    typer.Option("--scorer", "-s", help=f"{SPEC_HELP}. Repeat to score side by side. Default: flames.",
+                 rich_help_panel=_SCORER),
+]  # fmt: skip
+Faithful = Annotated[
+    bool,
+    typer.Option(help="Reproduce the official script exactly (512-token right truncation, batches of 16)"
+                 " to compare with published numbers.", rich_help_panel=_OFFICIAL),
+]  # fmt: skip
+MaxLength = Annotated[
+    int | None, typer.Option(help="Token window (default 512 faithful, 2048 improved).", rich_help_panel=_OFFICIAL)
+]
+JudgeSamples = Annotated[
+    int,
+    typer.Option(min=1, help="Answers per item, majority vote (k>1 samples at temperature 0.7; odd k avoids"
+                 " ties). 1 = one greedy answer.", rich_help_panel=_JUDGE),
+]  # fmt: skip
+JudgeMaxNewTokens = Annotated[int, typer.Option(min=8, help="Judge answer length cap.", rich_help_panel=_JUDGE)]
+JudgeBaseUrl = Annotated[
+    str | None,
+    typer.Option(help="Judge server URL (openai: judges); default $OPENAI_BASE_URL.", rich_help_panel=_JUDGE),
+]
+JudgeApiKeyEnv = Annotated[
+    str, typer.Option(help="Env variable with the judge's API key.", rich_help_panel=_JUDGE)
+]
+JudgeConcurrency = Annotated[int, typer.Option(min=1, help="Judge requests in flight.", rich_help_panel=_JUDGE)]
+AllowPickle = Annotated[
+    bool,
+    typer.Option(help="Allow unpickling .bin weights: a pickle can run any code when loaded. Prefer"
+                 " `flames scorer convert` to safetensors once.", rich_help_panel=_SCORER),
+]  # fmt: skip
+ShowProgress = Annotated[bool, typer.Option(help="Show the progress bar.")]
+
+
+def scorer_options(
+    *,
+    faithful: bool,
+    allow_pickle: bool,
+    device: str,
+    dtype: str,
+    batch_size: int | None,
+    max_length: int | None,
+    judge_samples: int,
+    judge_max_new_tokens: int,
+    judge_base_url: str | None,
+    judge_api_key_env: str,
+    judge_concurrency: int,
+) -> ScorerOptions:
+    """Command-line values → ScorerOptions ('auto' means each scorer's own default)."""
+    return ScorerOptions(
+        faithful=faithful, allow_pickle=allow_pickle, device=None if device == "auto" else device,
+        dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_backend=BackendOptions(
+            base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency
+        ),
+    )  # fmt: skip
+
+
+class _Tally:
+    """Per judgment: advance the progress bar and count unscored reasons (shown after the run)."""
+
+    def __init__(self, bar: RunProgress | None) -> None:
+        self.bar = bar
+        self.reasons: Counter[str] = Counter()
+
+    def __call__(self, judgment: Judgment) -> None:
+        if self.bar is not None:
+            self.bar.advance(ok=judgment.score is not None)
+        if judgment.unscored_reason:
+            self.reasons[judgment.unscored_reason[:80]] += 1
+
+
+def score_and_report(
+    store: Store, run: RunInfo, specs: list[str], options: ScorerOptions, *, progress: bool, out: Path | None = None
+) -> None:
+    """Score `run` with each spec in turn (resuming), print each scorer's report, optionally write `out`.
+
+    Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
+    """
+    scorers = [make_scorer(spec, options) for spec in specs]  # check every spec before any work
+    for scorer in scorers:
+        work = plan(store, run, scorer)
+        label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
+        try:
+            with ExitStack() as stack:
+                show = progress and bool(work.pending)
+                bar = stack.enter_context(RunProgress(len(work.pending), label, err_console)) if show else None
+                tally = _Tally(bar)
+                summary = asyncio.run(execute(store, scorer, work, tally))
+        except KeyboardInterrupt:
+            raise fail(f"interrupted; rerun the same command to resume scoring with {label}.", code=130) from None
+        console.print(
+            f"scorer [bold]{label}[/]: {summary.scored} scored, {summary.unscored} unscored now;"
+            f" {summary.already} of {summary.total} responses were judged before."
+        )
+        for reason, n in tally.reasons.most_common(3):
+            console.print(f"  unscored ×{n}: {reason}", highlight=False, markup=False)
+        records = store.scored_records(run, work.scorer)
+        print_report(ReportSource(store, run, work.scorer, records), compute_metrics(records), console)
+        if out is not None:
+            write_jsonl(official_rows(store, run, work.scorer), out)
+            console.print(f"`predicted` (and `probs` where known) written to {out}")
+
+
+@app.command("score")
+def score(
+    target: Annotated[str, typer.Argument(help="Run name in the store, or a JSONL file in the official format.")],
+    scorer: ScorerSpecs = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the run with `predicted` (+ `probs`) as JSONL.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", "-r", help="Run name for an imported file (default: its stem).")
+    ] = None,
+    faithful: Faithful = False,
+    allow_pickle: AllowPickle = False,
+    device: Annotated[str, typer.Option(help="auto, cuda, cuda:1, mps, cpu.", rich_help_panel=_SCORER)] = "auto",
+    dtype: Annotated[
+        str, typer.Option(help="auto, float32, bfloat16, float16.", rich_help_panel=_SCORER)
+    ] = "auto",
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Rows per forward pass (local scorers).", rich_help_panel=_SCORER)
+    ] = None,
+    max_length: MaxLength = None,
+    judge_samples: JudgeSamples = 1,
+    judge_max_new_tokens: JudgeMaxNewTokens = 128,
+    judge_base_url: JudgeBaseUrl = None,
+    judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
+    judge_concurrency: JudgeConcurrency = 8,
+    progress: ShowProgress = True,
+    db: DbOption = None,
+) -> None:
+    """Score responses and print the report. 评分。
+
+    Judgments are stored per scorer (name + config hash): several scorers can judge one run side by side,
+    and a run is re-scored without regenerating. Rerunning resumes; nothing is judged twice.
+    """
+    specs = scorer or ["flames"]
+    if out is not None and len(specs) > 1:
+        raise fail("--out holds one scorer's `predicted`; give a single --scorer with --out")
+    store = Store(db)
+    if Path(target).is_file():
+        stored = import_official(store, target, run_name=run)
+        console.print(f"{target} is run [bold]{stored.name}[/] in {store.url}")
+    elif run is not None:
+        raise fail(f"--run names the run for an imported file, but {target!r} is not a file")
+    else:
+        stored = store.get_run(target)
+    options = scorer_options(
+        faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
+        max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+    )  # fmt: skip
+    score_and_report(store, stored, specs, options, progress=progress, out=out)
