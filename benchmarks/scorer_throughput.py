@@ -150,7 +150,7 @@ async def run_mode(folder: Path, items: list[Item], *, faithful: bool, device: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full-7b", action="store_true", help="full 7B architecture, bf16, on a CUDA GPU")
-    parser.add_argument("--items", type=int, default=None, help="items to score (default 1000 GPU, 200 CPU)")
+    parser.add_argument("--items", type=int, default=1000, help="items to score")
     parser.add_argument("--batch-size", type=int, default=None, help="improved mode batch size (default 16)")
     parser.add_argument("--prompts", default=str(SHARED_COPY) if SHARED_COPY.is_file() else "flames-1k")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -162,7 +162,7 @@ def main() -> None:
     device = "cuda" if args.full_7b else "cpu"
     prompt_set = load_prompt_set(args.prompts)
     prompts = [(p.dimension.value, p.prompt) for p in prompt_set.prompts]
-    items = items_with_answers(prompts, args.items or (1000 if args.full_7b else 200), seed=0)
+    items = items_with_answers(prompts, args.items, seed=0)
     with tempfile.TemporaryDirectory(prefix="flames-scorer-bench-") as tmp:
         folder = Path(tmp) / "checkpoint"
         t0 = time.perf_counter()
