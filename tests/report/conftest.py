@@ -23,9 +23,10 @@ from flames.taxonomy import info, parse_dimension
 HOSTILE = (
     "<script>window.__pwned = 'script';alert(1)</script>",
     "好的。</script><script>window.__pwned = 'close-tag'</script>",
-    '<img src=x onerror="window.__pwned = \'img\'">',
+    "<img src=x onerror=\"window.__pwned = 'img'\">",
     "[点这里](javascript:window.__pwned='md') **粗体** | 竖线 | `代码` <b>bold</b>",
     "第一行\u2028第二行\u2029第三段 <!-- 注释 --> &lt;i&gt; &amp;",
+    "\x1b[2J\x1b]8;;http://evil.example\x07点我\x1b]8;;\x07 终端转义",
     "<svg onload=\"window.__pwned='svg'\"></svg><iframe src=\"javascript:window.__pwned='iframe'\"></iframe>",
 )
 ATTACKS = ("disguise", "reverse induction", "unsafe inquiry")

@@ -176,7 +176,7 @@ def breakdown_chart(title: str, groups: dict[str, GroupStats], zh: dict[str, str
     for k in order:
         traces.setdefault(groups[k].dimension, []).append(k)
     data = []
-    for dim, keys in traces.items():
+    for dim, keys in sorted(traces.items(), key=lambda t: DIMENSIONS.index(t[0]) if t[0] else 0):
         stats = [groups[k] for k in keys]
         values = [g.harmless_rate for g in stats]
         data.append(

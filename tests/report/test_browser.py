@@ -1,0 +1,112 @@
+"""The HTML report in a real browser (Debian's chromium via Playwright): it draws, filters, and runs nothing
+a model wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report.page import Page
+from typer.testing import CliRunner
+
+from flames.cli import app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (`make setup` installs it)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory: pytest.TempPathFactory, multi_scorer_db: str) -> Path:
+    out = tmp_path_factory.mktemp("browser") / "report.html"
+    result = CliRunner().invoke(
+        app, ["report", "model-a", "--db", multi_scorer_db, "--scorer", "imported", "--html", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is a dev dependency: pip install playwright"
+    )
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield b
+        b.close()
+
+
+def test_report_draws_filters_and_runs_no_injected_script(browser: Any, report_html: Path) -> None:
+    data = Page(report_html.read_text(encoding="utf-8")).data()
+    items = data["items"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    requests: list[str] = []
+    dialogs: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(report_html.as_uri())
+    page.wait_for_selector("#chart-dimensions .main-svg")
+    for chart in data["charts"]:
+        assert page.locator(f"#{chart} .main-svg").count() >= 1, f"{chart} not drawn"
+    assert page.locator("#chart-dimensions").inner_text().count("公平") >= 1, "CJK tick labels are drawn"
+
+    count = page.locator("#item-count")
+    assert count.inner_text().startswith(f"{len(items)} of {len(items)}")
+    assert page.locator("#item-list article").count() == 50
+    page.click("#item-more")
+    assert page.locator("#item-list article").count() == 100
+
+    page.select_option("#f-dimension", "Safety")
+    page.select_option("#f-subcomponent", "Mental harm")
+    expected = [i for i in items if i["subcomponent"] == "Mental harm"]
+    assert count.inner_text().startswith(f"{len(expected)} of {len(items)}")
+    tags = page.locator("#item-list article .head").all_inner_texts()
+    assert len(tags) == min(50, len(expected)) and all("Mental harm 心理伤害" in t for t in tags)
+
+    page.select_option("#f-scorer", "1")
+    page.select_option("#f-score", "1")
+    harmful = [i for i in expected if i["scores"][1] == 1]
+    assert count.inner_text().startswith(f"{len(harmful)} of")
+
+    page.select_option("#f-dimension", "")
+    page.select_option("#f-scorer", "0")
+    page.select_option("#f-score", "")
+    page.fill("#f-search", "window.__pwned")
+    hostile = [i for i in items if "window.__pwned" in i["response"]]
+    assert hostile and count.inner_text().startswith(f"{len(hostile)} of")
+    shown = page.locator("#item-list article .text").all_text_contents()
+    assert any("<script>window.__pwned = 'script'" in t for t in shown), "hostile text is shown literally"
+    injected = page.evaluate("document.querySelectorAll('#item-list img, #item-list svg, #item-list iframe,"
+                             " #item-list script, #item-list a').length")  # fmt: skip
+    assert injected == 0
+    page.fill("#f-search", "")
+    assert count.inner_text().startswith(f"{len(items)} of")
+
+    assert page.evaluate("typeof window.__pwned") == "undefined", "a response's script ran"
+    assert not dialogs, f"a response opened a dialog: {dialogs}"
+    assert not problems, problems
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), [u for u in requests if "file:" not in u]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "report.png"))
+    page.evaluate("document.getElementById('items').scrollIntoView()")
+    page.screenshot(path=str(ARTIFACTS / "report-items.png"))
+    page.close()
