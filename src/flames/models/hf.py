@@ -29,7 +29,7 @@ from flames.records import Completion
 class HFBackend:
     """Batched generation with a transformers causal LM."""
 
-    kind = "hf"
+    kind: str = "hf"
 
     def __init__(self, target: str, options: BackendOptions, gguf_file: str | None = None) -> None:
         self.target, self.options, self.gguf_file = target, options, gguf_file

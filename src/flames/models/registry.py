@@ -13,9 +13,9 @@ BACKENDS: dict[str, str] = {
     "openai": "flames.models.openai:OpenAIBackend",
     "hf": "flames.models.hf:HFBackend",
     "vllm": "flames.models.vllm:VLLMBackend",
-    "gguf": "flames.models.gguf:GGUFBackend",
+    "gguf": "flames.models.gguf:gguf_backend",
 }
-"""Spec prefix → `module:class`; every class takes `(target: str, options: BackendOptions)`."""
+"""Spec prefix → `module:factory`; every factory takes `(target: str, options: BackendOptions)`."""
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
