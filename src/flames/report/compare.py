@@ -55,8 +55,8 @@ class CompareReport:
         c = self.comparison
         if c.only_in_a or c.only_in_b:
             out.append(
-                f"compared on the {c.overall.n_pairs} scored items both runs share;"
-                f" {c.only_in_a} only in A and {c.only_in_b} only in B are left out."
+                f"compared on the {c.overall.n_pairs} items both runs scored; {c.only_in_a} scored only in A"
+                f" and {c.only_in_b} only in B (unanswered or unscored in the other run) are left out."
             )
         return out
 
