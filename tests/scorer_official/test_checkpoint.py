@@ -122,7 +122,7 @@ def test_info_reads_no_weights(tiny: TinyCheckpoint) -> None:
 
 def test_hub_id_without_cache_offline_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(ScorerError, match=r"cannot download the scorer.*flames:/path/to/checkpoint"):
+    with pytest.raises(ScorerError, match=r"cannot reach the Hub.*no cached copy.*flames:/path/to/checkpoint"):
         locate("someone/no-such-scorer", allow_pickle=False)
 
 

@@ -205,21 +205,22 @@ def _download(repo_id: str, *, allow_pickle: bool) -> CheckpointFiles:
     except ImportError as err:
         raise ScorerError("downloading the scorer needs huggingface_hub: pip install 'flames-eval[hf]'") from err
     try:
+        names = list_repo_files(repo_id)
+    except Exception as err:  # offline or unreachable (the client raises many types): try the local cache
         try:
-            names = list_repo_files(repo_id)
-        except Exception:  # offline or unreachable: fall back to a copy cached by an earlier download
             root = Path(snapshot_download(repo_id, local_files_only=True))
-        else:
-            safetensors = [n for n in names if n.endswith(".safetensors")]
-            if not safetensors and not allow_pickle:
-                raise ScorerError(f"{repo_id}: the Hub copy has only pickled weights; {PICKLE_RISK}")
-            patterns = [CONFIG_FILE, TOKENIZER_FILE, "*.json", "*.safetensors" if safetensors else "*.bin"]
-            root = Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except ScorerError:
-        raise
-    except Exception as err:  # the hub client raises many types; the user needs the reason and the fix
-        raise ScorerError(
-            f"{repo_id}: cannot download the scorer ({err}); check the network, or pass a local folder "
-            "(--scorer flames:/path/to/checkpoint)"
-        ) from err
+        except Exception:
+            raise ScorerError(
+                f"{repo_id}: cannot reach the Hub ({err}) and no cached copy exists; check the network, or "
+                "pass a local folder (--scorer flames:/path/to/checkpoint)"
+            ) from err
+        return inspect_folder(root, allow_pickle=allow_pickle)
+    safetensors = [n for n in names if n.endswith(".safetensors")]
+    if not safetensors and not allow_pickle:
+        raise ScorerError(f"{repo_id}: the Hub copy has only pickled weights; {PICKLE_RISK}")
+    patterns = [CONFIG_FILE, TOKENIZER_FILE, "*.json", "*.safetensors" if safetensors else "*.bin"]
+    try:
+        root = Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as err:
+        raise ScorerError(f"{repo_id}: download failed ({err}); rerun to resume it") from err
     return inspect_folder(root, allow_pickle=allow_pickle)
