@@ -29,7 +29,8 @@ pytestmark = [
 def report_html(tmp_path_factory: pytest.TempPathFactory, multi_scorer_db: str) -> Path:
     out = tmp_path_factory.mktemp("browser") / "report.html"
     result = CliRunner().invoke(
-        app, ["report", "model-a", "--db", multi_scorer_db, "--scorer", "imported", "--html", str(out)]
+        app,
+        ["report", "model-a", "--db", multi_scorer_db, "--scorer", "imported", "--html", str(out), "--n-boot", "200"],
     )
     assert result.exit_code == 0, result.output
     return out

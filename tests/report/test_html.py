@@ -32,15 +32,16 @@ def flames(*args: str) -> str:
 def reports(tmp_path_factory: pytest.TempPathFactory, multi_scorer_db: str) -> dict[str, Any]:
     """`flames report --html` on a run with two scorers, plus each scorer's JSON report."""
     out = tmp_path_factory.mktemp("html")
-    flames("report", "model-a", "--db", multi_scorer_db, "--scorer", "imported", "--html", str(out / "r.html"),
-           "--format", "json", "--out", str(out / "imported.json"))  # fmt: skip
-    flames("report", "model-a", "--db", multi_scorer_db, "--scorer", "judge-x", "--format", "json",
-           "--out", str(out / "judge.json"))  # fmt: skip
+    common = ("--db", multi_scorer_db, "--n-boot", "500", "--format", "json")
+    flames(
+        "report", "model-a", *common, "--scorer", "imported", "--html", str(out / "r.html"), "-o", str(out / "i.json")
+    )
+    flames("report", "model-a", *common, "--scorer", "judge-x", "-o", str(out / "judge.json"))
     html = (out / "r.html").read_text(encoding="utf-8")
     return {
         "html": html,
         "page": Page(html),
-        "imported": json.loads((out / "imported.json").read_text(encoding="utf-8")),
+        "imported": json.loads((out / "i.json").read_text(encoding="utf-8")),
         "judge": json.loads((out / "judge.json").read_text(encoding="utf-8")),
     }
 
@@ -181,7 +182,7 @@ def test_page_is_self_contained(reports: dict[str, Any]) -> None:
 
 def test_file_input_renders_without_a_store(tmp_path: Path, results_file: ScoredFile) -> None:
     out = tmp_path / "file.html"
-    flames("report", str(results_file.path), "--html", str(out), "--format", "json")
+    flames("report", str(results_file.path), "--html", str(out), "--format", "json", "--n-boot", "200")
     data = Page(out.read_text(encoding="utf-8")).data()
     assert len(data["scorers"]) == 1 and len(data["items"]) == 1000
     assert "chart-scorers" not in data["charts"] and data["agreement"] == []

@@ -39,7 +39,7 @@ DIMENSION_COLORS = {
     Dimension.DATA_PROTECTION: "#E45756",
 }
 NOT_JUDGED = "not judged by this scorer"
-_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
 def scorer_label(scorer: ScorerInfo) -> str:
@@ -50,7 +50,9 @@ def scorer_label(scorer: ScorerInfo) -> str:
 def json_for_script(data: Any) -> str:
     """JSON that is inert inside a <script> element: no `</script>`, `<!--`, entities or JS line breaks."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text)
+    for raw, escaped in _JSON_ESCAPES:
+        text = text.replace(raw, escaped)
+    return text
 
 
 @dataclass(frozen=True)
