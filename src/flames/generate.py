@@ -125,14 +125,14 @@ def generate(
     run = store.open_run(spec, prompt_set)
     slots = store.pending(run, limit)
     stats = CollectStats()
-    if slots:
-        try:
+    try:
+        if slots:
             asyncio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
-        except KeyboardInterrupt:
-            stats.interrupted = True
-    counts = store.counts(run)
-    store.update_run(run.id, status=_final_status(counts, stats.interrupted))
-    return GenerateResult(store.get_run(run.name), len(slots), stats, counts)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:  # also when the backend fails mid-run: the status says what the store holds
+        store.update_run(run.id, status=_final_status(store.counts(run), stats.interrupted))
+    return GenerateResult(store.get_run(run.name), len(slots), stats, store.counts(run))
 
 
 async def _collect_run(

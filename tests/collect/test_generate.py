@@ -109,3 +109,14 @@ def test_bad_body_and_header_are_usage_errors(make_prompts: MakePrompts, db_url:
         code, out = cli(server, db_url, Path(ps.source), "--model", "gpt-4o")
         assert code == 2 and "KIND:TARGET" in out
     assert server.requests == 0
+
+
+def test_a_rejected_key_stops_the_run_and_keeps_what_was_answered(make_prompts: MakePrompts, db_url: str) -> None:
+    ps = make_prompts(6)
+    with ChatServer(faults=lambda p, n: "401" if p == prompt_text(3) else None) as server:
+        code, out = cli(server, db_url, Path(ps.source), "--concurrency", "1")
+    assert code == 2 and "HTTP 401" in out and "OPENAI_API_KEY" in out
+    store = Store(db_url)
+    run = store.get_run("r")
+    assert [r.prompt.prompt for r in store.responses(run)] == [prompt_text(i) for i in range(3)]
+    assert run.status == "partial" and server.requests == 4
