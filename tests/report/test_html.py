@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,12 @@ def test_file_input_renders_without_a_store(tmp_path: Path, results_file: Scored
     store = Store("sqlite://")
     run = import_official(store, results_file.path)
     assert data["metadata"]["run"]["data_sha256"] == run.data_sha256
+
+
+def test_missing_report_extra_is_a_clear_error(
+    tmp_path: Path, results_file: ScoredFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly.offline", None)  # as if `flames-eval[report]` were not installed
+    result = runner.invoke(app, ["report", str(results_file.path), "--html", str(tmp_path / "x.html")])
+    assert result.exit_code == 2 and "pip install 'flames-eval[report]'" in result.output
+    assert not (tmp_path / "x.html").exists()

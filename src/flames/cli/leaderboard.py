@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from flames.cli.app import DbOption, app, console
+from flames.cli.app import DbOption, app, console, fail
 from flames.metrics import BootstrapConfig
 from flames.report.leaderboard import Format, load_leaderboard, render
 
@@ -30,7 +31,10 @@ def leaderboard(
 ) -> None:
     """Overall and per-dimension "rate / score" with 95% intervals, best per column marked."""
     board = load_leaderboard(targets or [], db, scorer, BootstrapConfig(n_boot=n_boot, seed=seed))
-    shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)
+    try:
+        shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)
+    except ImportError as err:
+        raise fail(escape(f"--format html needs the report extra: pip install 'flames-eval[report]' ({err})")) from err
     if out is not None:
         out.write_text(str(shown), encoding="utf-8")
         console.print(f"leaderboard written to {out}")

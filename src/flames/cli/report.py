@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from flames.cli.app import DbOption, app, console
+from flames.cli.app import DbOption, app, console, fail
 from flames.metrics import BootstrapConfig, compute_metrics
 from flames.report.source import load_source
 from flames.report.tables import Format, print_report, render
@@ -34,7 +35,10 @@ def report(
     if html is not None:
         from flames.report.html import write_html
 
-        console.print(f"HTML report written to {write_html(source, metrics, html)}")
+        try:
+            console.print(f"HTML report written to {write_html(source, metrics, html)}")
+        except ImportError as err:
+            raise fail(escape(f"--html needs the report extra: pip install 'flames-eval[report]' ({err})")) from err
     if out is not None:
         text = render(source, metrics, "markdown" if fmt == "table" else fmt)
         out.write_text(str(text), encoding="utf-8")
