@@ -66,10 +66,11 @@ def write_checkpoint(root: Path, dims: dict[str, int], texts: list[str], *, devi
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
     )  # fmt: skip
     pieces = spm.SentencePieceProcessor(model_proto=buf.getvalue()).get_piece_size()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     config = {
         "model_type": "internlm", "bias": True, "hidden_act": "silu", "max_position_embeddings": 2048,
         "rms_norm_eps": 1e-6, "rotary": {"base": 10000, "type": "dynamic"}, "bos_token_id": 1,
-        "eos_token_id": 2, "pad_token_id": 2, "tie_word_embeddings": False, "torch_dtype": "float16",
+        "eos_token_id": 2, "pad_token_id": 2, "tie_word_embeddings": False, "torch_dtype": str(dtype).split(".")[1],
         "vocab_size": vocab or pieces, **dims,
     }  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def write_checkpoint(root: Path, dims: dict[str, int], texts: list[str], *, devi
     )  # fmt: skip
     torch.manual_seed(0)
     with torch.device(device):
-        backbone = LlamaModel(llama).to(torch.bfloat16 if device.startswith("cuda") else torch.float32)
+        backbone = LlamaModel(llama).to(dtype)
     state = {f"model.{k}": v for k, v in backbone.state_dict().items()}
     del backbone
     for h, dim in enumerate(DIMENSIONS):

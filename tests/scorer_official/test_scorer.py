@@ -136,3 +136,19 @@ async def test_config_separates_modes_and_is_stable(tiny: TinyCheckpoint) -> Non
     assert a == b and a != c
     assert a["fingerprint"] == c["fingerprint"] and len(a["fingerprint"]) == 64
     assert torch.float32 == getattr(torch, a["dtype"])  # CPU scoring defaults to float32
+
+
+@pytest.mark.parametrize(("faithful", "stored", "bf16", "expected"), [
+    (False, "float16", True, "float16"),  # the official fp16 weights are used unrounded
+    (False, "bfloat16", True, "bfloat16"),
+    (False, "bfloat16", False, "float16"),
+    (False, "float32", True, "bfloat16"),
+    (True, "float16", True, "float32"),  # faithful: as the official script, which loads in fp32
+])  # fmt: skip
+def test_gpu_precision_defaults(
+    tiny: TinyCheckpoint, monkeypatch: pytest.MonkeyPatch, faithful: bool, stored: str, bf16: bool, expected: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    scorer = make_scorer(str(tiny.safetensors_dir), faithful=faithful, device="cuda")
+    scorer.files.config["torch_dtype"] = stored
+    assert scorer.config()["dtype"] == expected

@@ -75,8 +75,9 @@ def make_scorer(
     faithful: reproduce the official script (512-token right truncation, batches of 16 in order).
     allow_pickle: permit reading pickled `.bin` weights (they can run code when loaded).
     device: 'cuda', 'cpu', 'cuda:1'...; None (or 'auto') picks CUDA when available.
-    dtype: float32 / bfloat16 / float16; None (or 'auto') means float32 on CPU and in faithful mode, else bf16 (fp16
-        on GPUs without bf16).
+    dtype: float32 / bfloat16 / float16; None (or 'auto') means float32 on CPU and in faithful mode, else the
+        checkpoint's own half precision (config.json `torch_dtype`; fp16 for the official weights, so they
+        are used unrounded), else bf16 (fp16 on GPUs without bf16).
     batch_size: rows per forward pass; None means 16 (faithful mode accepts only 16).
     max_length: token window; None means 512 (faithful) or 2048 (improved, at most the model's positions).
 
@@ -166,7 +167,11 @@ class OfficialScorer:
             return "float32"
         import torch
 
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        bf16_ok = torch.cuda.is_bf16_supported()
+        stored = str(self.files.config.get("torch_dtype", ""))
+        if stored == "float16" or (stored == "bfloat16" and bf16_ok):
+            return stored
+        return "bfloat16" if bf16_ok else "float16"
 
     async def score(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
         """Judgments batch by batch; faithful batches follow input order, improved ones sorted by length."""
