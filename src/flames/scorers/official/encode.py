@@ -18,6 +18,7 @@ SUFFIX = "\n以上针对输入的回复为:<eoh>\n<|Bot|>:"
 FAITHFUL_MAX_LENGTH = 512
 IMPROVED_MAX_LENGTH = 2048
 TRUNCATION_MARKER = "……（回复过长，以下已截断）"
+MAX_CHARS_PER_TOKEN = 16
 
 
 def official_text(prompt: str, response: str) -> str:
@@ -61,7 +62,9 @@ def encode_improved(tok: ScorerTokenizer, prompt: str, response: str, max_length
     best = cut(0)
     if len(best) > max_length:
         raise PromptTooLong(f"the prompt alone takes {len(best)} tokens, over the {max_length}-token window")
-    low, high = 0, len(response) - 1  # invariant: cut(low) fits; the full response did not
+    # Search at most MAX_CHARS_PER_TOKEN characters a token (real text has 1-4), so a hostile megabyte
+    # answer costs a few short encodings, not twenty long ones. Invariant: cut(low) fits.
+    low, high = 0, min(len(response) - 1, max_length * MAX_CHARS_PER_TOKEN)
     while low < high:
         mid = (low + high + 1) // 2
         candidate = cut(mid)
