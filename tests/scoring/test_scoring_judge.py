@@ -186,3 +186,19 @@ async def test_a_failed_judge_request_is_unscored_and_marked_for_retry() -> None
     assert got["甲"].score == 2
     assert got["乙"].score is None and got["乙"].meta["retry"] is True
     assert "judge request failed" in (got["乙"].unscored_reason or "")
+
+
+async def test_items_go_out_in_windows_so_judgments_are_committed_as_they_come() -> None:
+    items = [Item(str(i), Dimension.FAIRNESS, "问", REFUSAL + str(i)) for i in range(5)]
+    server, _calls = flaky("说不清。", "分数：3")  # every item needs its retry
+    with server:
+        judge = make_judge(server)
+        judge.window = 2
+        await judge.start()
+        seen = []
+        async for j in judge.score(items):
+            seen.append((j.key, server.requests))
+        await judge.close()
+    assert sorted(k for k, _ in seen[:2]) == ["0", "1"]
+    # requests made when each judgment arrived: a window's answers and retries, nothing of the next window
+    assert [n for _, n in seen] == [4, 4, 8, 8, 10]

@@ -57,11 +57,17 @@ class JudgeScorer:
 
     kind = "model"
 
-    def __init__(self, model_spec: str, backend: ModelBackend, settings: JudgeSettings | None = None) -> None:
+    def __init__(
+        self, model_spec: str, backend: ModelBackend, settings: JudgeSettings | None = None, window: int = 64
+    ) -> None:
         self.model_spec = model_spec
         self.name = JUDGE_PREFIX + model_spec
         self.backend = backend
         self.settings = settings or JudgeSettings()
+        self.window = window
+        """Items sent to the backend at once; their retries follow before the next window, so a slow local
+        judge commits as it goes. Larger windows keep more API requests in flight. Not part of the config:
+        it never changes a verdict."""
 
     def config(self) -> dict[str, Any]:
         s = self.settings
@@ -88,6 +94,11 @@ class JudgeScorer:
         return GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=seed)
 
     async def score(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
+        for start in range(0, len(items), self.window):
+            async for judgment in self._score_window(items[start : start + self.window]):
+                yield judgment
+
+    async def _score_window(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
         by_key = {item.key: item for item in items}
         state = {item.key: [_Sample() for _ in range(self.settings.samples)] for item in items}
         first = [

@@ -81,4 +81,5 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
         settings = JudgeSettings(samples=options.judge_samples, max_new_tokens=options.judge_max_new_tokens)
     except (BackendError, ValueError) as err:
         raise ScorerError(f"judge:{model_spec}: {err}") from err
-    return JudgeScorer(model_spec, backend, settings)
+    window = 4 * max(backend_options.concurrency, backend_options.batch_size)  # a few rounds of work in flight
+    return JudgeScorer(model_spec, backend, settings, window)
