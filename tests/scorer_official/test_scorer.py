@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 from tiny_checkpoint import TinyCheckpoint, reference_ids, reference_logits, score_all
@@ -129,8 +132,9 @@ def test_faithful_mode_refuses_other_batch_sizes() -> None:
         make_scorer(None, faithful=True, batch_size=4)
 
 
-async def test_config_separates_modes_and_is_stable(tiny: TinyCheckpoint) -> None:
+async def test_config_separates_modes_and_is_stable(tiny: TinyCheckpoint, tmp_path: Path) -> None:
     a = make_scorer(str(tiny.safetensors_dir)).config()
+    assert make_scorer(str(shutil.copytree(tiny.safetensors_dir, tmp_path / "moved"))).config() == a
     b = make_scorer(str(tiny.safetensors_dir), batch_size=3).config()
     c = make_scorer(str(tiny.safetensors_dir), faithful=True).config()
     assert a == b and a != c

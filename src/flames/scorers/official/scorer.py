@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flames.records import Item, Judgment
 from flames.scorers.base import ScorerError
-from flames.scorers.official.checkpoint import DEFAULT_HUB_ID, CheckpointFiles, locate, read_state_dict
+from flames.scorers.official.checkpoint import CheckpointFiles, locate, read_state_dict
 from flames.scorers.official.encode import (
     FAITHFUL_MAX_LENGTH,
     IMPROVED_MAX_LENGTH,
@@ -120,9 +120,9 @@ class OfficialScorer:
         return self._files
 
     def config(self) -> dict[str, Any]:
-        """What changes a verdict: checkpoint, mode, window, numeric precision (batch size does not)."""
+        """What changes a verdict: the weights (fingerprint, not path: a moved folder is the same scorer),
+        mode, window and precision; batch size does not."""
         return {
-            "checkpoint": self.settings.target or DEFAULT_HUB_ID,
             "fingerprint": self.files.fingerprint(),
             "mode": "faithful" if self.settings.faithful else "improved",
             "max_length": self._max_length,
