@@ -47,11 +47,12 @@ def board_db(tmp_path_factory: pytest.TempPathFactory, prompts: list[dict[str, A
     tmp = tmp_path_factory.mktemp("board")
     url = f"sqlite:///{tmp / 'board.db'}"
     store = Store(url)
-    rates = {}
+    rates, unscored = {}, {}
     for name, (seed, p) in FULL.items():
         scores = write_results(tmp / f"{name}.jsonl", prompts, seed=seed, p_harmless=p, model=f"m-{name}")
         import_official(store, tmp / f"{name}.jsonl", run_name=name)
         rates[name] = hand_rates(prompts, scores)
+        unscored[name] = sum(s is None for s in scores.values())
     write_results(tmp / "half.jsonl", prompts[:125], seed=14, p_harmless=0.9)
     import_official(store, tmp / "half.jsonl", run_name="half")
     for name in ("judged", "empty"):
@@ -59,7 +60,7 @@ def board_db(tmp_path_factory: pytest.TempPathFactory, prompts: list[dict[str, A
         import_official(store, tmp / f"{name}.jsonl", run_name=name)
     add_scorer(store, store.get_run("judged"), "judge-x", {"model": "judge-x"}, seed=3, p_harmless=0.99)
     store.close()
-    return {"url": url, "rates": rates, "dir": tmp}
+    return {"url": url, "rates": rates, "unscored": unscored, "dir": tmp}
 
 
 def test_groups_rank_and_best_marks(board_db: dict[str, Any]) -> None:
@@ -69,6 +70,8 @@ def test_groups_rank_and_best_marks(board_db: dict[str, Any]) -> None:
     expected = sorted(FULL, key=lambda n: -rates[n]["Overall"])
     assert [r["run"] for r in first["rows"]] == expected
     assert [r["rank"] for r in first["rows"]] == [1, 2, 3]
+    assert {r["run"]: r["n_unscored"] for r in first["rows"]} == board_db["unscored"]
+    assert all(r["n_scored"] + r["n_unscored"] == 250 for r in first["rows"])
     assert first["scorer"] == "imported (imported from files, unverified)" and first["n_prompts"] == 250
     for col in ("Overall", *(d.value for d in DIMENSIONS)):
         best = max(rates[n][col] for n in FULL)
@@ -107,11 +110,13 @@ def test_text_formats_show_the_same_ranking(board_db: dict[str, Any]) -> None:
     assert (
         float(top["Overall rate"]) == pytest.approx(rates[order[0]]["Overall"]) and top["Overall best rate"] == "True"
     )
+    assert int(top["n_unscored"]) == board_db["unscored"][order[0]]
     assert float(top["Overall rate lo"]) <= float(top["Overall rate"]) <= float(top["Overall rate hi"])
 
     md = flames("leaderboard", "--db", url, "--format", "markdown", "--n-boot", "100")
     best_line = next(line for line in md.splitlines() if line.startswith(f"| 1 | {order[0]} |"))
     assert f"**{100 * rates[order[0]]['Overall']:.2f}**" in best_line
+    assert best_line.split(" | ")[3] == str(board_db["unscored"][order[0]])
     assert "Group 3" in md and "not ranked with group 1" in md
 
     out = board_db["dir"] / "board.html"

@@ -42,6 +42,11 @@ class Entry:
     def model(self) -> str:
         return self.source.run.resolved_model or self.source.run.model_spec
 
+    @property
+    def unscored(self) -> int:
+        """Answers left unscored: shown next to the figures, since they are not in them."""
+        return self.metrics.overall.n_unscored
+
     def stats(self, column: str) -> GroupStats | None:
         if column == OVERALL:
             return self.metrics.overall
@@ -195,7 +200,8 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                 "best_rate": rank - 1 in rate_best,
                 "best_score": rank - 1 in score_best,
             }
-        return {"rank": rank, "run": e.name, "model": e.model, "columns": cols}
+        n = e.metrics.overall.n
+        return {"rank": rank, "run": e.name, "model": e.model, "n_scored": n, "n_unscored": e.unscored, "columns": cols}
 
     return {
         "schema": "flames-eval/leaderboard/v1",
@@ -218,14 +224,14 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
 def to_csv(board: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["group", "rank", "run", "model", "scorer"]
+    head = ["group", "rank", "run", "model", "scorer", "n_scored", "n_unscored"]
     for col in COLUMNS:
         head += [f"{col} rate", f"{col} rate lo", f"{col} rate hi", f"{col} score", f"{col} score lo",
                  f"{col} score hi", f"{col} best rate", f"{col} best score"]  # fmt: skip
     w.writerow(head)
     for gi, g in enumerate(board.groups, start=1):
         for i, e in enumerate(g.entries):
-            line: list[Any] = [gi, i + 1, e.name, e.model, str(g.scorer)]
+            line: list[Any] = [gi, i + 1, e.name, e.model, str(g.scorer), e.metrics.overall.n, e.unscored]
             for col in COLUMNS:
                 st = e.stats(col)
                 rci = (st.harmless_rate_ci if st else None) or (None, None)
@@ -244,8 +250,8 @@ def to_markdown(board: Leaderboard) -> str:
     ]
     for gi, g in enumerate(board.groups, start=1):
         lines += ["", f"### Group {gi}: {md_escape(g.describe())}", ""]
-        lines.append("| # | Run | Model | " + " | ".join(_column_title(c) for c in COLUMNS) + " |")
-        lines.append("|---:|---|---|" + "---:|" * len(COLUMNS))
+        lines.append("| # | Run | Model | Unscored 未评分 | " + " | ".join(_column_title(c) for c in COLUMNS) + " |")
+        lines.append("|---:|---|---|---:|" + "---:|" * len(COLUMNS))
         for i, e in enumerate(g.entries):
             cells = []
             for col in COLUMNS:
@@ -253,7 +259,8 @@ def to_markdown(board: Leaderboard) -> str:
                 rate = f"**{rate}**" if i in g.best[col][0] else rate
                 score = f"**{score}**" if i in g.best[col][1] else score
                 cells.append(f"{rate} / {score}<br>{_intervals(e.stats(col))}")
-            lines.append(f"| {i + 1} | {md_escape(e.name)} | {md_escape(e.model)} | " + " | ".join(cells) + " |")
+            head = f"| {i + 1} | {md_escape(e.name)} | {md_escape(e.model)} | {e.unscored} | "
+            lines.append(head + " | ".join(cells) + " |")
     lines += ["", *(f"> {md_escape(n)}" for n in board.notes())]
     lines += [f"> Skipped {md_escape(r)}: {md_escape(why)}" for r, why in board.skipped]
     return "\n".join(lines).rstrip() + "\n"
@@ -270,7 +277,7 @@ def rich_tables(board: Leaderboard) -> RichGroup:
     parts: list[Table | Text] = []
     for gi, g in enumerate(board.groups, start=1):
         table = Table(title=Text(f"Group {gi}: {g.describe()}"), title_justify="left")
-        for name, justify in (("#", "right"), ("Run", "left"), ("Model", "left")):
+        for name, justify in (("#", "right"), ("Run", "left"), ("Model", "left"), ("Unscored\n未评分", "right")):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for col in COLUMNS:
             table.add_column(_column_title(col) + "\nrate / score", justify="right")
@@ -284,7 +291,7 @@ def rich_tables(board: Leaderboard) -> RichGroup:
                 t.append(score, style="bold green" if i in g.best[col][1] else None)
                 t.append("\n" + _intervals(e.stats(col)), style="dim")
                 cells.append(t)
-            table.add_row(str(i + 1), Text(e.name), Text(e.model), *cells)
+            table.add_row(str(i + 1), Text(e.name), Text(e.model), str(e.unscored), *cells)
         parts.append(table)
     parts += [Text(n, style="yellow") for n in board.notes()]
     parts += [Text(f"Skipped {r}: {why}", style="dim") for r, why in board.skipped]
@@ -301,7 +308,7 @@ def to_html(board: Leaderboard) -> str:
         {
             "title": f"Group {gi}: {g.describe()}",
             "rows": [
-                {"rank": i + 1, "run": e.name, "model": e.model,
+                {"rank": i + 1, "run": e.name, "model": e.model, "unscored": e.unscored,
                  "cells": [(*_cell(e.stats(c)), i in g.best[c][0], i in g.best[c][1], _intervals(e.stats(c)))
                            for c in COLUMNS]}
                 for i, e in enumerate(g.entries)
