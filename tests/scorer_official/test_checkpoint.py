@@ -17,7 +17,7 @@ from flames.cli import app
 from flames.records import Item
 from flames.scorers.base import ScorerError
 from flames.scorers.official import make_scorer
-from flames.scorers.official.checkpoint import inspect_folder, locate, read_state_dict
+from flames.scorers.official.checkpoint import fingerprint, inspect_folder, locate, read_state_dict
 from flames.scorers.official.model import Architecture, build_model
 from flames.taxonomy import DIMENSIONS
 
@@ -83,6 +83,15 @@ def test_wrong_head_shape_is_refused(tiny: TinyCheckpoint, tmp_path: Path) -> No
         _model(folder)
 
 
+def test_fingerprint_sees_a_retrained_head(tiny: TinyCheckpoint, tmp_path: Path) -> None:
+    head = tiny.state["classifiers.0.weight"].clone()
+    head[2, 5] += 1
+    folder = _copy_with(tiny, tmp_path, {"classifiers.0.weight": head})
+    same = fingerprint(inspect_folder(tiny.safetensors_dir, allow_pickle=False), allow_pickle=False)
+    assert fingerprint(inspect_folder(tiny.bin_dir, allow_pickle=True), allow_pickle=True) == same
+    assert fingerprint(inspect_folder(folder, allow_pickle=False), allow_pickle=False) != same
+
+
 def test_wrong_model_type_is_refused(tiny: TinyCheckpoint) -> None:
     config = {**tiny.config, "model_type": "bert"}
     with pytest.raises(ScorerError, match="model_type is 'bert', expected 'internlm'"):
@@ -110,6 +119,7 @@ async def test_convert_gives_safetensors_that_score_identically(tiny: TinyCheckp
     a = await score_all(original, items)
     b = await score_all(converted, items)
     assert {k: (j.score, j.probs) for k, j in a.items()} == {k: (j.score, j.probs) for k, j in b.items()}
+    assert original.config() == converted.config()  # same weights, same scorer identity in the store
     again = CliRunner().invoke(app, ["scorer", "convert", str(tiny.bin_dir), str(dst), "--allow-pickle"])
     assert again.exit_code != 0  # never overwrites a checkpoint
 

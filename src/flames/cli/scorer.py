@@ -38,23 +38,26 @@ def scorer_convert(
 
 
 @scorer_app.command("info")
-def scorer_info(path: Annotated[Path, typer.Argument(help="Checkpoint folder.")]) -> None:
-    """The checkpoint's architecture, weight format and fingerprint; reads no weights, so no pickle risk."""
+def scorer_info(
+    path: Annotated[Path, typer.Argument(help="Checkpoint folder.")], allow_pickle: AllowPickle = False
+) -> None:
+    """The checkpoint's architecture, weight format and fingerprint (the scorer's identity in the store)."""
     from flames.scorers.base import ScorerError
-    from flames.scorers.official.checkpoint import inspect_folder
+    from flames.scorers.official.checkpoint import fingerprint, inspect_folder
     from flames.scorers.official.model import Architecture
 
     if not path.is_dir():
         raise ScorerError(f"{path}: not a folder; `flames scorer info` reads a local checkpoint folder")
-    files = inspect_folder(path, allow_pickle=True)
+    files = inspect_folder(path, allow_pickle=True)  # listing files unpickles nothing
     arch = Architecture.from_config(files.config, f"{files.root}/config.json")
     console.print(f"folder      {files.root}")
-    console.print(
-        f"weights     {'pickled .bin (needs --allow-pickle or a conversion)' if files.pickled else 'safetensors'}: "
-        + ", ".join(p.name for p in files.weights)
-    )
+    fmt = "pickled .bin (needs --allow-pickle, or convert it)" if files.pickled else "safetensors"
+    console.print(f"weights     {fmt}: " + ", ".join(p.name for p in files.weights))
     console.print(
         f"layers      {arch.num_layers} × hidden {arch.hidden_size}, {arch.num_heads} heads, "
         f"vocab {arch.vocab_size}, {arch.max_positions} positions"
     )
-    console.print(f"fingerprint {files.fingerprint()}")
+    if files.pickled and not allow_pickle:
+        console.print("fingerprint (not computed: it reads the weights; pass --allow-pickle)")
+    else:
+        console.print(f"fingerprint {fingerprint(files, allow_pickle=allow_pickle)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,18 +46,50 @@ class CheckpointFiles:
     weights: tuple[Path, ...]
     pickled: bool
 
-    def fingerprint(self) -> str:
-        """sha256 over config, tokenizer and the weight files' names and sizes: cheap, stable across copies.
 
-        Hashing 14 GB of weights on every start would cost a minute; names and sizes change whenever the
-        weights are replaced by another export, which is what keeps scorers apart in the store.
-        """
-        digest = hashlib.sha256()
-        digest.update(json.dumps(self.config, sort_keys=True).encode())
-        digest.update(self.tokenizer.read_bytes())
-        for path in self.weights:
-            digest.update(f"{path.name}:{path.stat().st_size}".encode())
-        return digest.hexdigest()
+def fingerprint(files: CheckpointFiles, *, allow_pickle: bool) -> str:
+    """sha256 over config, tokenizer and a content sample of every tensor, whatever the file format.
+
+    Small tensors (norms, biases, the heads) are hashed whole and large ones by their first row: any
+    fine-tune, even of the heads alone, changes it, while reading a few MB instead of 14 GB. Tensors are
+    taken in name order, so a safetensors conversion keeps the fingerprint of its source.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(files.config, sort_keys=True).encode())
+    digest.update(files.tokenizer.read_bytes())
+    samples = sorted(_tensor_samples(files, allow_pickle=allow_pickle), key=lambda pair: pair[0])
+    for name, full_shape, sample in samples:
+        digest.update(f"{name}:{sample.dtype}:{full_shape}".encode())
+        digest.update(sample.contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+SMALL_TENSOR = 1 << 16
+"""Tensors up to this many elements are fingerprinted whole."""
+
+
+def _tensor_samples(
+    files: CheckpointFiles, *, allow_pickle: bool
+) -> Iterable[tuple[str, tuple[int, ...], torch.Tensor]]:
+    import torch
+    from safetensors import safe_open
+
+    if files.pickled and not allow_pickle:
+        raise ScorerError(f"{files.root}: {PICKLE_RISK}")
+    for path in files.weights:
+        if files.pickled:
+            shard = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            for name, tensor in shard.items():
+                yield name, tuple(tensor.shape), tensor if tensor.numel() <= SMALL_TENSOR else tensor[:1]
+            continue
+        with safe_open(str(path), framework="pt") as reader:
+            for name in reader.keys():
+                part = reader.get_slice(name)
+                shape = tuple(part.get_shape())
+                small = math.prod(shape) <= SMALL_TENSOR
+                yield name, shape, reader.get_tensor(name) if small else part[:1]
 
 
 def locate(target: str | None, *, allow_pickle: bool) -> CheckpointFiles:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flames.records import Item, Judgment
 from flames.scorers.base import ScorerError
-from flames.scorers.official.checkpoint import CheckpointFiles, locate, read_state_dict
+from flames.scorers.official.checkpoint import CheckpointFiles, fingerprint, locate, read_state_dict
 from flames.scorers.official.encode import (
     FAITHFUL_MAX_LENGTH,
     IMPROVED_MAX_LENGTH,
@@ -109,6 +109,7 @@ class OfficialScorer:
         self.name = "flames-faithful" if settings.faithful else "flames"
         self.batch_size = settings.batch_size or FAITHFUL_BATCH_SIZE
         self._files: CheckpointFiles | None = None
+        self._fingerprint_value: str | None = None
         self._model: FlamesScorerModel | None = None
         self._tokenizer: ScorerTokenizer | None = None
         self._max_length = settings.max_length or (FAITHFUL_MAX_LENGTH if settings.faithful else IMPROVED_MAX_LENGTH)
@@ -119,11 +120,16 @@ class OfficialScorer:
             self._files = locate(self.settings.target, allow_pickle=self.settings.allow_pickle)
         return self._files
 
+    def _fingerprint(self) -> str:
+        if self._fingerprint_value is None:
+            self._fingerprint_value = fingerprint(self.files, allow_pickle=self.settings.allow_pickle)
+        return self._fingerprint_value
+
     def config(self) -> dict[str, Any]:
         """What changes a verdict: the weights (fingerprint, not path: a moved folder is the same scorer),
         mode, window and precision; batch size does not."""
         return {
-            "fingerprint": self.files.fingerprint(),
+            "fingerprint": self._fingerprint(),
             "mode": "faithful" if self.settings.faithful else "improved",
             "max_length": self._max_length,
             "dtype": self._dtype_name(self._device()),
