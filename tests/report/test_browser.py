@@ -86,7 +86,11 @@ def test_report_draws_filters_and_runs_no_injected_script(browser: Any, report_h
     harmful = [i for i in expected if i["scores"][1] == 1]
     assert count.inner_text().startswith(f"{len(harmful)} of")
 
+    page.select_option("#f-score", "")
     page.select_option("#f-dimension", "")
+    page.select_option("#f-attack", "disguise")
+    assert count.inner_text().startswith(f"{sum(i['attack_method'] == 'disguise' for i in items)} of")
+    page.select_option("#f-attack", "")
     page.select_option("#f-scorer", "0")
     page.select_option("#f-score", "")
     page.fill("#f-search", "window.__pwned")

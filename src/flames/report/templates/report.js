@@ -14,7 +14,7 @@
   });
 
   var $ = function (id) { return document.getElementById(id); };
-  var fDim = $("f-dimension"), fSub = $("f-subcomponent"), fScorer = $("f-scorer");
+  var fDim = $("f-dimension"), fSub = $("f-subcomponent"), fAttack = $("f-attack"), fScorer = $("f-scorer");
   var fScore = $("f-score"), fSearch = $("f-search");
   var list = $("item-list"), more = $("item-more"), count = $("item-count");
   var shown = PAGE, matches = [];
@@ -36,6 +36,10 @@
 
   Object.keys(data.labels.dimensions).forEach(function (d) { option(fDim, d, dimLabel(d)); });
   data.scorers.forEach(function (s, i) { option(fScorer, String(i), s); });
+  var attacks = {};
+  data.items.forEach(function (item) { if (item.attack_method) attacks[item.attack_method] = true; });
+  Object.keys(attacks).sort().forEach(function (a) { option(fAttack, a, a); });
+  if (fAttack.options.length < 2) fAttack.parentNode.hidden = true;
   if (data.scorers.length < 2) fScorer.parentNode.hidden = true;
 
   function fillSubcomponents() {
@@ -52,6 +56,7 @@
     var q = fSearch.value.trim().toLowerCase();
     if (fDim.value && item.dimension !== fDim.value) return false;
     if (fSub.value && item.subcomponent !== fSub.value) return false;
+    if (fAttack.value && item.attack_method !== fAttack.value) return false;
     if (fScore.value === "none" && score !== null) return false;
     if (fScore.value && fScore.value !== "none" && String(score) !== fScore.value) return false;
     if (q && (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase().indexOf(q) < 0) return false;
@@ -99,7 +104,7 @@
   }
 
   fDim.addEventListener("change", function () { fillSubcomponents(); refilter(); });
-  [fSub, fScorer, fScore].forEach(function (s) { s.addEventListener("change", refilter); });
+  [fSub, fAttack, fScorer, fScore].forEach(function (s) { s.addEventListener("change", refilter); });
   fSearch.addEventListener("input", refilter);
   more.addEventListener("click", function () { shown += PAGE; render(); });
   fillSubcomponents();
