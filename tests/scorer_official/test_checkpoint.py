@@ -191,3 +191,15 @@ def test_hub_downloads_only_safetensors_when_present(
     assert not files.pickled
     assert not list(files.root.glob("*.bin"))
     assert "*.bin" not in (hub.requests[-1][1] or [])
+
+
+class Gadget:
+    """Stands for any non-tensor object a pickle could smuggle in (and run code while rebuilding)."""
+
+
+def test_a_pickle_that_is_not_a_tensor_dict_is_refused(tiny: TinyCheckpoint, tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny.bin_dir, folder)
+    torch.save({"model.norm.weight": Gadget()}, folder / "pytorch_model-00002-of-00002.bin")
+    with pytest.raises(ScorerError, match=r"pytorch_model-00002-of-00002\.bin: not a plain tensor state dict"):
+        read_state_dict(inspect_folder(folder, allow_pickle=True), allow_pickle=True)

@@ -34,6 +34,8 @@ PICKLE_RISK = (
     "checkpoint you trust, or convert it once with `flames scorer convert SRC DST --allow-pickle` and use "
     "the safetensors copy"
 )
+SMALL_TENSOR = 1 << 16
+"""Tensors up to this many elements are fingerprinted whole."""
 
 
 @dataclass(frozen=True)
@@ -66,22 +68,15 @@ def fingerprint(files: CheckpointFiles, *, allow_pickle: bool) -> str:
     return digest.hexdigest()
 
 
-SMALL_TENSOR = 1 << 16
-"""Tensors up to this many elements are fingerprinted whole."""
-
-
 def _tensor_samples(
     files: CheckpointFiles, *, allow_pickle: bool
 ) -> Iterable[tuple[str, tuple[int, ...], torch.Tensor]]:
-    import torch
     from safetensors import safe_open
 
-    if files.pickled and not allow_pickle:
-        raise ScorerError(f"{files.root}: {PICKLE_RISK}")
+    _require_opt_in(files, allow_pickle)
     for path in files.weights:
         if files.pickled:
-            shard = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            for name, tensor in shard.items():
+            for name, tensor in _unpickle(path).items():
                 yield name, tuple(tensor.shape), tensor if tensor.numel() <= SMALL_TENSOR else tensor[:1]
             continue
         with safe_open(str(path), framework="pt") as reader:
@@ -93,11 +88,7 @@ def _tensor_samples(
 
 
 def locate(target: str | None, *, allow_pickle: bool) -> CheckpointFiles:
-    """Resolve a local folder or a Hub id (default the official scorer) to checkpoint files.
-
-    A Hub download fetches the small files first and refuses before downloading pickled shards unless
-    `allow_pickle` is set, so nobody downloads 14 GB only to be told to start again.
-    """
+    """Resolve a local folder or a Hub id (default the official scorer) to checkpoint files."""
     spec = target or DEFAULT_HUB_ID
     path = Path(spec).expanduser()
     if path.exists():
@@ -167,23 +158,42 @@ def _index_map(index: Path) -> dict[str, str]:
 
 def read_state_dict(files: CheckpointFiles, *, allow_pickle: bool) -> dict[str, torch.Tensor]:
     """All tensors of the checkpoint by name; a name found in two shards is an error, not a silent pick."""
-    import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    if files.pickled and not allow_pickle:
-        raise ScorerError(f"{files.root}: {PICKLE_RISK}")
+    _require_opt_in(files, allow_pickle)
     state: dict[str, torch.Tensor] = {}
     for path in files.weights:
-        if files.pickled:
-            # weights_only restricts the unpickler to tensors: defence in depth behind the opt-in.
-            shard = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        else:
-            shard = load_file(path)
+        try:
+            shard = _unpickle(path) if files.pickled else load_file(path)
+        except (OSError, SafetensorError) as err:
+            raise ScorerError(f"{path}: cannot read the weights ({err})") from err
         duplicated = state.keys() & shard.keys()
         if duplicated:
             raise ScorerError(f"{path}: tensor(s) also present in another shard: {sorted(duplicated)[:3]}")
         state.update(shard)
     return state
+
+
+def _require_opt_in(files: CheckpointFiles, allow_pickle: bool) -> None:
+    if files.pickled and not allow_pickle:
+        raise ScorerError(f"{files.root}: {PICKLE_RISK}")
+
+
+def _unpickle(path: Path) -> dict[str, torch.Tensor]:
+    """One pickled shard, memory-mapped; weights_only restricts the unpickler to tensors (defence in depth
+    behind the opt-in), and anything else in the file is refused with its name."""
+    import pickle
+
+    import torch
+
+    try:
+        shard = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError) as err:
+        raise ScorerError(f"{path}: not a plain tensor state dict, refused ({err})") from err
+    if not isinstance(shard, dict):
+        raise ScorerError(f"{path}: holds a {type(shard).__name__}, expected a dict of tensors")
+    return shard
 
 
 def save_safetensors(src: str, dst: Path, *, allow_pickle: bool) -> CheckpointFiles:
