@@ -1,0 +1,52 @@
+"""Helpers shared by the annotation tests (a module of its own: conftest files are not importable)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from flames.annotate.schema import Role
+from flames.prompts import PromptSet, prompt_id
+from flames.records import Completion, Prompt
+from flames.store import RunInfo, RunSpec, Store
+from flames.taxonomy import DIMENSIONS, info
+
+PASSWORD = "correct horse battery"
+XSS = '<script>alert("pwn")</script><img src=x onerror=alert(1)>'
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+USERS = {"admin": Role.ADMIN, "alice": Role.ANNOTATOR, "bob": Role.ANNOTATOR, "carol": Role.ANNOTATOR,
+         "judy": Role.ADJUDICATOR}  # fmt: skip
+
+
+def make_run(store: Store, name: str = "demo", per_dimension: int = 2) -> RunInfo:
+    """A run with `per_dimension` responses per dimension; prompt and response texts contain markup."""
+    prompts = []
+    for d in DIMENSIONS:
+        for i in range(per_dimension):
+            sub = info(d).subcomponents[i % len(info(d).subcomponents)]
+            text = f"{d.value} 问题 {i} {XSS}"
+            prompts.append(Prompt(prompt_id(d, sub, text), d, sub, text))
+    ps = PromptSet(f"{name}-prompts", f"{name:0<64}"[:64], "test", tuple(prompts))
+    run = store.open_run(RunSpec(name, "test-model", "test", {}), ps)
+    for slot in store.pending(run):
+        store.save_response(run.id, slot, Completion(f"回答 {slot.prompt.id} {XSS}"))
+    return run
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    token = csrf_of(client.get("/login").text)
+    resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status_code == 303, resp.text
+
+
+def post_form(client: TestClient, page: str, data: dict[str, str | int], url: str | None = None) -> object:
+    """Open `page`, then post `data` (with that page's CSRF token) to `url` or the page itself."""
+    token = csrf_of(client.get(page).text)
+    return client.post(url or page, data={**data, "csrf_token": token})
