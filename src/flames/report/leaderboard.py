@@ -19,10 +19,11 @@ from rich.text import Text
 
 from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.official_format import IMPORTED_SCORER
+from flames.report.charts import OVERALL_LABEL
 from flames.report.source import ReportSource, load_source
 from flames.report.text import md_escape
 from flames.store import Store, StoreError
-from flames.taxonomy import DIMENSIONS, bilingual
+from flames.taxonomy import DIMENSIONS, bilingual, parse_dimension
 
 Format = Literal["table", "markdown", "csv", "json", "html"]
 OVERALL = "Overall"
@@ -50,7 +51,7 @@ class Entry:
     def stats(self, column: str) -> GroupStats | None:
         if column == OVERALL:
             return self.metrics.overall
-        return next((g for d, g in self.metrics.dimensions.items() if d.value == column), None)
+        return self.metrics.dimensions.get(parse_dimension(column))
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def _cell(g: GroupStats | None) -> tuple[str, str]:
 
 
 def _column_title(col: str) -> str:
-    return "Overall 总体" if col == OVERALL else bilingual(next(d for d in DIMENSIONS if d.value == col))
+    return OVERALL_LABEL if col == OVERALL else bilingual(parse_dimension(col))
 
 
 def to_json(board: Leaderboard) -> dict[str, Any]:
