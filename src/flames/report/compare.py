@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flames.metrics import BootstrapConfig, Comparison, Flip, PairedDiff, compare_runs
+from flames.report.charts import OVERALL_LABEL
 from flames.report.leaderboard import ScorerKey
 from flames.report.source import ReportSource
 from flames.report.text import excerpt, md_escape
@@ -117,7 +118,7 @@ def _pct(x: float | None) -> str:
 
 def _diff_rows(report: CompareReport) -> list[tuple[str, PairedDiff]]:
     c = report.comparison
-    return [(bilingual(d), p) for d, p in c.dimensions.items()] + [("Overall 总体", c.overall)]
+    return [(bilingual(d), p) for d, p in c.dimensions.items()] + [(OVERALL_LABEL, c.overall)]
 
 
 HEAD = ("Dimension 维度", "pairs", "HR A", "HR B", "Δ rate (pp) [95% CI]", "Δ score [95% CI]",
@@ -148,7 +149,7 @@ def rich_view(report: CompareReport, max_flips: int, excerpt_chars: int) -> Rich
     for i, h in enumerate(HEAD):
         table.add_column(h, justify="left" if i == 0 else "right")
     for label, p in _diff_rows(report):
-        table.add_row(label, *_cells(p), style="bold" if label.startswith("Overall") else None)
+        table.add_row(label, *_cells(p), style="bold" if label == OVERALL_LABEL else None)
     parts: list[Table | Text] = [table, *(Text("warning: " + w, style="yellow") for w in report.warnings())]
     for title, views in _flip_sections(report):
         ft = Table(title=Text(f"{title}: {len(views)}"), title_justify="left", show_lines=True)
