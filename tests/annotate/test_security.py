@@ -1,0 +1,165 @@
+"""Authentication, authorization, CSRF, rate limiting, cookies and escaping of the annotation server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from annotate_helpers import PASSWORD, XSS, csrf_of, login, post_form
+from fastapi.testclient import TestClient
+
+from flames.annotate.app import create_app
+from flames.annotate.auth import LoginLimiter, authenticate, set_password
+from flames.annotate.projects import Project
+from flames.annotate.schema import UserRow
+from flames.store import Store
+
+Clients = Callable[[str], TestClient]
+
+
+@pytest.fixture
+def store(tmp_path: object) -> Store:
+    """These tests are about HTTP, not the database: SQLite only."""
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    return Store(f"sqlite:///{tmp_path / 'sec.db'}")
+
+
+def test_passwords_are_argon2_hashed_and_verified(store: Store, users: dict[str, int]) -> None:
+    with store.session() as s:
+        stored = s.get_one(UserRow, users["alice"]).password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert authenticate(store, "alice", PASSWORD) is not None
+    assert authenticate(store, "alice", "wrong password") is None
+    assert authenticate(store, "nobody", PASSWORD) is None
+
+
+def test_wrong_password_is_refused(client_for: Clients, store: Store) -> None:
+    client = TestClient(create_app(store, secure_cookies=False, secret="s"), follow_redirects=False)
+    token = csrf_of(client.get("/login").text)
+    resp = client.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token})
+    assert resp.status_code == 401 and "Wrong user name or password" in resp.text
+    assert client.get("/").status_code == 303
+
+
+def test_login_attempts_are_rate_limited(store: Store, users: dict[str, int]) -> None:
+    app = create_app(store, secure_cookies=False, secret="s", limiter=LoginLimiter(per_user=3, per_client=100))
+    client = TestClient(app, follow_redirects=False)
+    token = csrf_of(client.get("/login").text)
+    for _ in range(3):
+        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": token}).status_code == 401
+    blocked = client.post("/login", data={"username": "bob", "password": PASSWORD, "csrf_token": token})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    # other accounts are not locked out by attacks on bob
+    login(client, "alice")
+
+
+def test_login_redirect_stays_on_site(client_for: Clients, store: Store) -> None:
+    client = TestClient(client_for("alice").app, follow_redirects=False)
+    token = csrf_of(client.get("/login?next=//evil.example/x").text)
+    resp = client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"}
+    )
+    assert resp.status_code == 303 and resp.headers["location"] == "/"
+
+
+def test_every_form_needs_the_session_csrf_token(client_for: Clients, project: Project) -> None:
+    alice = client_for("alice")
+    url = alice.get("/p/p1/next").headers["location"]
+    assert alice.post(url, data={"action": "label", "score": 3}).status_code == 403
+    assert alice.post(url, data={"action": "label", "score": 3, "csrf_token": "forged"}).status_code == 403
+    other = client_for("bob")
+    foreign = csrf_of(other.get("/").text)  # a valid token, but of another session
+    assert alice.post(url, data={"action": "label", "score": 3, "csrf_token": foreign}).status_code == 403
+    assert alice.post("/logout", data={}).status_code == 403
+    admin = client_for("admin")
+    resp = admin.post("/admin/users", data={"username": "mallory", "password": "x" * 12, "role": "admin"})
+    assert resp.status_code == 403
+    # the login form itself is protected too
+    fresh = TestClient(alice.app, follow_redirects=False)
+    assert fresh.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 403
+    # and with the right token everything works
+    assert post_form(alice, url, {"action": "label", "score": 3}).status_code == 303  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("alice", set()),
+        ("judy", {"/p/p1/agreement", "/p/p1/adjudicate"}),
+        ("admin", {"/p/p1/agreement", "/p/p1/adjudicate", "/admin/users", "/admin/import", "/p/p1/export"}),
+    ],
+)
+def test_pages_are_authorized_by_role(client_for: Clients, project: Project, who: str, allowed: set[str]) -> None:
+    client = client_for(who)
+    for path in ("/p/p1/agreement", "/p/p1/adjudicate", "/admin/users", "/admin/import", "/p/p1/export"):
+        status = client.get(path).status_code
+        assert (status in (200, 303)) == (path in allowed), (who, path, status)
+        assert status in (200, 303, 403)
+    assert client.get("/p/p1/next").status_code in (200, 303)  # everyone can label
+
+
+def test_only_admins_manage_users_and_import(client_for: Clients, project: Project, store: Store) -> None:
+    judy = client_for("judy")
+    token = csrf_of(judy.get("/").text)
+    data = {"username": "mallory", "password": "x" * 12, "role": "admin", "csrf_token": token}
+    assert judy.post("/admin/users", data=data).status_code == 403
+    assert judy.post("/admin/import", data={"project": "x", "run": "demo", "csrf_token": token}).status_code == 403
+    admin = client_for("admin")
+    resp = post_form(admin, "/admin/users", {"username": "newbie", "password": "x" * 12, "role": "annotator"})
+    assert resp.status_code == 200 and "newbie" in resp.text  # type: ignore[attr-defined]
+    resp = post_form(admin, "/admin/import", {"project": "p2", "run": "demo", "per_item": 3})
+    assert resp.status_code == 200 and "p2" in resp.text  # type: ignore[attr-defined]
+    assert "p2" in admin.get("/").text
+
+
+def test_logout_and_password_change_end_sessions(client_for: Clients, store: Store) -> None:
+    alice = client_for("alice")
+    stolen = dict(alice.cookies)
+    assert post_form(alice, "/", {}, url="/logout").status_code == 303  # type: ignore[attr-defined]
+    replay = TestClient(alice.app, follow_redirects=False, cookies=stolen)
+    assert replay.get("/").status_code == 303  # the old cookie no longer works
+    bob = client_for("bob")
+    set_password(store, "bob", "a brand new password")
+    assert bob.get("/").status_code == 303
+
+
+def test_disabled_accounts_lose_access(client_for: Clients, users: dict[str, int]) -> None:
+    carol, admin = client_for("carol"), client_for("admin")
+    assert carol.get("/").status_code == 200
+    resp = post_form(admin, "/admin/users", {"active": "false"}, url=f"/admin/users/{users['carol']}/active")
+    assert resp.status_code == 303  # type: ignore[attr-defined]
+    assert carol.get("/").status_code == 303
+    fresh = TestClient(carol.app, follow_redirects=False)
+    token = csrf_of(fresh.get("/login").text)
+    assert (
+        fresh.post("/login", data={"username": "carol", "password": PASSWORD, "csrf_token": token}).status_code == 401
+    )
+
+
+def test_session_cookie_flags(store: Store, users: dict[str, int]) -> None:
+    client = TestClient(create_app(store, secret="s"), base_url="https://testserver", follow_redirects=False)
+    token = csrf_of(client.get("/login").text)
+    resp = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token})
+    cookie = resp.headers["set-cookie"].lower()
+    assert cookie.startswith("flames_session=")
+    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_adversarial_text_is_escaped_and_scripts_are_blocked(client_for: Clients, project: Project) -> None:
+    alice = client_for("alice")
+    url = alice.get("/p/p1/next").headers["location"]
+    page = alice.get(url)
+    assert XSS not in page.text and "<script>alert" not in page.text and "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(&#34;pwn&#34;)&lt;/script&gt;" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_no_secrets_in_logs(client_for: Clients, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG"):
+        client = client_for("alice")
+        client.get("/")
+    assert PASSWORD not in caplog.text
