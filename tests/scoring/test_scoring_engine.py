@@ -3,6 +3,7 @@ regenerating, resume after an interruption (nothing judged twice), transient fai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -81,6 +82,7 @@ async def test_resume_after_an_interruption_judges_nothing_twice(answered_run: t
             await score_run(store, run, Dies(make_judge(server), after=5))  # type: ignore[arg-type]
         work = plan(store, run, make_judge(server))
         assert len(work.pending) == 7  # the five judged before the stop are kept
+        await asyncio.sleep(0.1)  # let requests cut off by the stop land before counting
         first = server.requests
         summary = await score_run(store, run, make_judge(server))
         assert summary.already == 5 and summary.scored == 7

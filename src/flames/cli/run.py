@@ -20,6 +20,7 @@ from flames.cli.score import (
     JudgeApiKeyEnv,
     JudgeBaseUrl,
     JudgeConcurrency,
+    JudgeConstrained,
     JudgeMaxNewTokens,
     JudgeSamples,
     MaxLength,
@@ -52,6 +53,7 @@ def run(
     max_length: MaxLength = None,
     judge_samples: JudgeSamples = 1,
     judge_max_new_tokens: JudgeMaxNewTokens = 128,
+    judge_constrained: JudgeConstrained = False,
     judge_base_url: JudgeBaseUrl = None,
     judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
     judge_concurrency: JudgeConcurrency = 8,
@@ -74,7 +76,8 @@ def run(
     options = scorer_options(
         faithful=faithful, allow_pickle=generation["allow_pickle"], device=generation["device"],
         dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length,
-        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens, judge_base_url=judge_base_url,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_constrained=judge_constrained, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
     )  # fmt: skip
     score_and_report(store, store.get_run(name), scorer or ["flames"], options, progress=generation["progress"])

@@ -49,6 +49,12 @@ JudgeSamples = Annotated[
                  " ties). 1 = one greedy answer.", rich_help_panel=_JUDGE),
 ]  # fmt: skip
 JudgeMaxNewTokens = Annotated[int, typer.Option(min=8, help="Judge answer length cap.", rich_help_panel=_JUDGE)]
+JudgeConstrained = Annotated[
+    bool,
+    typer.Option(help='Constrain the judge to answer {"分数": N} via a JSON-schema response_format (gguf: judges'
+                 " and servers that accept one, e.g. llama.cpp's). Lets small judges answer at all.",
+                 rich_help_panel=_JUDGE),
+]  # fmt: skip
 JudgeBaseUrl = Annotated[
     str | None,
     typer.Option(help="Judge server URL (openai: judges); default $OPENAI_BASE_URL.", rich_help_panel=_JUDGE),
@@ -75,6 +81,7 @@ def scorer_options(
     max_length: int | None,
     judge_samples: int,
     judge_max_new_tokens: int,
+    judge_constrained: bool,
     judge_base_url: str | None,
     judge_api_key_env: str,
     judge_concurrency: int,
@@ -83,7 +90,7 @@ def scorer_options(
     return ScorerOptions(
         faithful=faithful, allow_pickle=allow_pickle, device=None if device == "auto" else device,
         dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
-        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens, judge_constrained=judge_constrained,
         judge_backend=BackendOptions(
             base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency
         ),
@@ -158,6 +165,7 @@ def score(
     max_length: MaxLength = None,
     judge_samples: JudgeSamples = 1,
     judge_max_new_tokens: JudgeMaxNewTokens = 128,
+    judge_constrained: JudgeConstrained = False,
     judge_base_url: JudgeBaseUrl = None,
     judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
     judge_concurrency: JudgeConcurrency = 8,
@@ -183,6 +191,7 @@ def score(
     options = scorer_options(
         faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
         max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
-        judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+        judge_constrained=judge_constrained, judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
+        judge_concurrency=judge_concurrency,
     )  # fmt: skip
     score_and_report(store, stored, specs, options, progress=progress, out=out)

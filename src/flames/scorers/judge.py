@@ -31,6 +31,9 @@ class JudgeSettings:
     vote_temperature: float = 0.7
     """Sampling temperature when k > 1 (k greedy answers would all be the same)."""
     max_new_tokens: int = 128
+    constrained: bool = False
+    """Ask the backend to constrain the answer to `{"分数": N}` (JSON-schema `response_format`): small judges
+    that cannot keep a free-text format can still answer."""
 
     @property
     def temperature(self) -> float:
@@ -80,6 +83,7 @@ class JudgeScorer:
             "samples": s.samples,
             "temperature": s.temperature,
             "max_new_tokens": s.max_new_tokens,
+            "constrained": s.constrained,
         }
 
     async def start(self) -> None:
@@ -88,10 +92,12 @@ class JudgeScorer:
     async def close(self) -> None:
         await self.backend.close()
 
-    def _generation(self, sample: int) -> GenerationConfig:
+    def _request(self, item: Item, sample: int) -> ChatRequest:
         s = self.settings
+        extra = {"response_format": rubric.response_format(item.dimension)} if s.constrained else {}
         seed = sample if s.samples > 1 else None
-        return GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=seed)
+        config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.temperature, seed=seed, extra=extra)
+        return ChatRequest(f"{item.key}{_SEP}{sample}", rubric.messages(item, s.constrained), config)
 
     async def score(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
         for start in range(0, len(items), self.window):
@@ -101,11 +107,7 @@ class JudgeScorer:
     async def _score_window(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
         by_key = {item.key: item for item in items}
         state = {item.key: [_Sample() for _ in range(self.settings.samples)] for item in items}
-        first = [
-            ChatRequest(f"{item.key}{_SEP}{k}", rubric.messages(item), self._generation(k))
-            for item in items
-            for k in range(self.settings.samples)
-        ]
+        first = [self._request(item, k) for item in items for k in range(self.settings.samples)]
         retries: list[ChatRequest] = []
         async for request, outcome in self.backend.stream(first):
             key, k = _split(request.key)
@@ -115,7 +117,7 @@ class JudgeScorer:
                 if all(s.done for s in state[key]):
                     yield _verdict(by_key[key], state[key])
             else:
-                again = rubric.retry_messages(by_key[key], sample.answers[-1])
+                again = rubric.retry_messages(by_key[key], sample.answers[-1], self.settings.constrained)
                 retries.append(ChatRequest(request.key, again, request.config))
         if not retries:
             return

@@ -31,6 +31,7 @@ class ScorerOptions:
     """Official scorer: token window. None (and for device, dtype, batch size too): the scorer's default."""
     judge_samples: int = 1
     judge_max_new_tokens: int = 128
+    judge_constrained: bool = False
     judge_backend: BackendOptions = field(default_factory=BackendOptions)
     """How to reach or load the judge model (server URL, key variable, concurrency); device, dtype,
     batch size and allow_pickle above are copied into it."""
@@ -78,7 +79,8 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
     )
     try:
         backend = load_backend(model_spec, backend_options)
-        settings = JudgeSettings(samples=options.judge_samples, max_new_tokens=options.judge_max_new_tokens)
+        settings = JudgeSettings(options.judge_samples, max_new_tokens=options.judge_max_new_tokens,
+                                 constrained=options.judge_constrained)  # fmt: skip
     except (BackendError, ValueError) as err:
         raise ScorerError(f"judge:{model_spec}: {err}") from err
     window = 4 * max(backend_options.concurrency, backend_options.batch_size)  # a few rounds of work in flight
