@@ -149,8 +149,11 @@ class OfficialScorer:
         files = self.files
         source = str(files.root)
         arch = Architecture.from_config(files.config, f"{source}/config.json")
-        if not self.settings.faithful and self._max_length > arch.max_positions:
-            raise ScorerError(f"max length {self._max_length} exceeds the model's {arch.max_positions} positions")
+        if self._max_length > arch.max_positions:
+            raise ScorerError(
+                f"max length {self._max_length} exceeds the model's {arch.max_positions} positions (the official "
+                "model's dynamic-NTK RoPE beyond them is not reproduced)"
+            )
         self._tokenizer = ScorerTokenizer(
             files.tokenizer, bos_id=arch.bos_id, pad_id=arch.pad_id, vocab_size=arch.vocab_size
         )
@@ -183,23 +186,28 @@ class OfficialScorer:
         """Judgments batch by batch; faithful batches follow input order, improved ones sorted by length."""
         if self._model is None or self._tokenizer is None:
             raise ScorerError("the official scorer was not started; call start() first")
-        encoded: list[tuple[Item, Encoded]] = []
-        for item in items:
-            try:
-                encoded.append((item, self._encode(item)))
-            except PromptTooLong as err:
-                yield Judgment.unscored(item, str(err))
-        if not self.settings.faithful:
-            encoded.sort(key=lambda pair: len(pair[1].ids))
+        encoded, unscored = await asyncio.to_thread(self._encode_all, items)
+        for judgment in unscored:
+            yield judgment
         for start in range(0, len(encoded), self.batch_size):
             batch = encoded[start : start + self.batch_size]
             for judgment in await asyncio.to_thread(self._score_batch, batch):
                 yield judgment
 
-    def _encode(self, item: Item) -> Encoded:
+    def _encode_all(self, items: Sequence[Item]) -> tuple[list[tuple[Item, Encoded]], list[Judgment]]:
+        """Token ids per item (in scoring order), and the items that cannot be scored at all."""
         assert self._tokenizer is not None
         encode = encode_faithful if self.settings.faithful else encode_improved
-        return encode(self._tokenizer, item.prompt, item.response, self._max_length)
+        encoded: list[tuple[Item, Encoded]] = []
+        unscored: list[Judgment] = []
+        for item in items:
+            try:
+                encoded.append((item, encode(self._tokenizer, item.prompt, item.response, self._max_length)))
+            except PromptTooLong as err:
+                unscored.append(Judgment.unscored(item, str(err)))
+        if not self.settings.faithful:
+            encoded.sort(key=lambda pair: len(pair[1].ids))
+        return encoded, unscored
 
     def _score_batch(self, batch: list[tuple[Item, Encoded]]) -> list[Judgment]:
         import torch
