@@ -183,7 +183,11 @@ def test_page_is_self_contained(reports: dict[str, Any]) -> None:
 
 def test_file_input_renders_without_a_store(tmp_path: Path, results_file: ScoredFile) -> None:
     out = tmp_path / "file.html"
-    flames("report", str(results_file.path), "--html", str(out), "--format", "json", "--n-boot", "200")
+    result = runner.invoke(
+        app, ["report", str(results_file.path), "--html", str(out), "--format", "json", "--n-boot", "200"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["schema"] == "flames-eval/report/v1", "stdout stays pure JSON"
     data = Page(out.read_text(encoding="utf-8")).data()
     assert len(data["scorers"]) == 1 and len(data["items"]) == 1000
     assert "chart-scorers" not in data["charts"] and data["agreement"] == []

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flames.cli.app import DbOption, app, console, fail
+from flames.cli.app import DbOption, app, console, err_console, fail
 from flames.metrics import BootstrapConfig, compute_metrics
 from flames.report.source import load_source
 from flames.report.tables import Format, print_report, render
@@ -36,7 +36,7 @@ def report(
         from flames.report.html import write_html
 
         try:
-            console.print(f"HTML report written to {write_html(source, metrics, html)}")
+            err_console.print(f"HTML report written to {write_html(source, metrics, html)}")  # stdout: the report
         except ImportError as err:
             raise fail(escape(f"--html needs the report extra: pip install 'flames-eval[report]' ({err})")) from err
     if out is not None:
