@@ -72,6 +72,3 @@ class ScorerTokenizer:
     def encode(self, text: str) -> list[int]:
         """BOS + SentencePiece ids, no special-string rule: the caller has neutralised untrusted text."""
         return [self.bos_id, *self.sp.encode(text)]
-
-    def decode(self, ids: list[int]) -> str:
-        return str(self.sp.decode([i for i in ids if i != self.bos_id]))
