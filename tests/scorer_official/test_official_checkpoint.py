@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tiny_checkpoint import TinyCheckpoint, score_all
+from tiny_checkpoint import CODE_SENTINEL, TinyCheckpoint, score_all
 from typer.testing import CliRunner
 
 from flames.cli import app
@@ -120,6 +120,8 @@ async def test_convert_gives_safetensors_that_score_identically(tiny: TinyCheckp
     b = await score_all(converted, items)
     assert {k: (j.score, j.probs) for k, j in a.items()} == {k: (j.score, j.probs) for k, j in b.items()}
     assert original.config() == converted.config()  # same weights, same scorer identity in the store
+    assert not list(tiny.bin_dir.glob(f"*{CODE_SENTINEL}")), "the checkpoint's own code must never run"
+    assert not list(dst.glob("*.py")), "the safe copy carries no code"
     again = CliRunner().invoke(app, ["scorer", "convert", str(tiny.bin_dir), str(dst), "--allow-pickle"])
     assert again.exit_code != 0  # never overwrites a checkpoint
 

@@ -98,10 +98,16 @@ def _shards(state: dict[str, torch.Tensor]) -> list[list[str]]:
     return [first, [k for k in state if k not in first]]
 
 
+CODE_SENTINEL = "CHECKPOINT_CODE_WAS_EXECUTED"
+CODE_FILES = ("configuration_internlm.py", "modeling_internlm.py", "tokenization_internlm.py")
+
+
 def write_bin_checkpoint(root: Path, state: dict[str, torch.Tensor], config: dict[str, object], sp: bytes) -> None:
     root.mkdir(parents=True)
     (root / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     (root / "tokenizer.model").write_bytes(sp)
+    for name in CODE_FILES:  # as published; running any of them leaves a sentinel file behind
+        (root / name).write_text(f"open(__file__ + '.{CODE_SENTINEL}', 'w').close()\n", encoding="utf-8")
     weight_map = {}
     for n, keys in enumerate(_shards(state), start=1):
         name = f"pytorch_model-{n:05d}-of-00002.bin"
