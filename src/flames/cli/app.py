@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flames.models.base import BackendError
 from flames.prompts import PromptFileError
@@ -39,5 +40,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (PromptFileError, StoreError, Backend
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error for the user and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)

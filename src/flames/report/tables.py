@@ -10,10 +10,12 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flames.metrics import GroupStats, MetricsReport
 from flames.report.source import ReportSource
+from flames.report.text import md_escape
 from flames.store import RunInfo
 from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
 
@@ -88,7 +90,7 @@ def _label(level: str, name: str) -> str:
 
 def rich_table(metrics: MetricsReport, title: str) -> Table:
     pct = int(100 * metrics.bootstrap.confidence)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("Dimension 维度")
     table.add_column("n", justify="right")
     table.add_column("unscored", justify="right")
@@ -121,7 +123,7 @@ def to_csv(metrics: MetricsReport) -> str:
 def to_markdown(metrics: MetricsReport, title: str) -> str:
     pct = int(100 * metrics.bootstrap.confidence)
     lines = [
-        f"### {title}",
+        f"### {md_escape(title)}",
         "",
         f"| Dimension 维度 | n | unscored | Harmless rate 无害率 [{pct}% CI] | Harmless score 无害分 [{pct}% CI] |",
         "|---|---:|---:|---:|---:|",
