@@ -226,8 +226,15 @@ class OfficialScorer:
         return [_judgment(item, enc, row) for (item, enc), row in zip(batch, logits, strict=True)]
 
     async def close(self) -> None:
+        """Drop the model and hand its GPU memory back, so a following stage (a judge, a report) can use it."""
+        had_model = self._model is not None
         self._model = None
         self._tokenizer = None
+        if had_model:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
 
 def _right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
