@@ -128,13 +128,9 @@ async def run_mode(folder: Path, items: list[Item], *, faithful: bool, device: s
     t0 = time.perf_counter()
     await scorer.start()
     t1 = time.perf_counter()
-    judgments: list[Judgment] = [j async for j in scorer.score(items)]
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    judgments: list[Judgment] = [j async for j in scorer.score(items)]  # results are on the host: synced
     t2 = time.perf_counter()
     await scorer.close()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
     scored = [j for j in judgments if j.score is not None]
     return Result(
         mode="faithful" if faithful else "improved",
