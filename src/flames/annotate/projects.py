@@ -130,7 +130,9 @@ def import_run(store: Store, run: RunInfo, name: str, per_item: int = 2) -> Impo
                     for i, r in enumerate(new)
                 ],
             )
-    return ImportResult(get_project(store, name), len(new), len(present) + len(new))
+    project = get_project(store, name)
+    human_scorer(store, project)  # created now, so concurrent first decisions never race to create it
+    return ImportResult(project, len(new), len(present) + len(new))
 
 
 def human_scorer(store: Store, project: Project) -> ScorerInfo:

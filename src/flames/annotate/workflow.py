@@ -9,10 +9,12 @@ decision commits; `publish` repeats that for all items and is idempotent.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from flames.annotate.errors import AnnotationError, Conflict, Forbidden, NotFound
@@ -23,6 +25,7 @@ from flames.store import Store
 from flames.store.schema import PromptRow, ResponseRow, utcnow
 from flames.taxonomy import Dimension, check_score
 
+log = logging.getLogger(__name__)
 MAX_REASON = 2000
 _CANDIDATES = 20
 
@@ -212,7 +215,7 @@ def _answer(
         else:
             decided = _finish_labeling(s, item, project.per_item)
     if decided:
-        publish(store, project, [record.item_id])
+        _publish_now(store, project, record.item_id)
 
 
 def submit(store: Store, project: Project, label_id: int, user_id: int, score: int, explanation: str | None) -> None:
@@ -238,7 +241,7 @@ def my_labels(store: Store, project: Project, user_id: int) -> list[tuple[ItemRe
                 select(LabelRow.item_id, LabelRow.id)
                 .join(ItemRow, ItemRow.id == LabelRow.item_id)
                 .where(ItemRow.project_id == project.id, LabelRow.user_id == user_id)
-            )
+            ).all()
         )
     records = item_records(store, project, list(mine))
     return sorted(((r, mine[r.item_id]) for r in records), key=lambda x: -x[1])
@@ -294,7 +297,7 @@ def adjudicate(store: Store, project: Project, item_id: int, user_id: int, score
         item.status, item.final_score, item.final_note = ItemStatus.DONE, score, note
         item.provenance = Provenance.ADJUDICATED if score is not None else Provenance.UNRESOLVED
         item.adjudicator_id, item.decided_at = user_id, utcnow()
-    publish(store, project, [item_id])
+    _publish_now(store, project, item_id)
 
 
 # -- results ---------------------------------------------------------------------------------------------
@@ -339,19 +342,28 @@ def publish(store: Store, project: Project, item_ids: list[int] | None = None) -
     return len(decided)
 
 
+def _publish_now(store: Store, project: Project, item_id: int) -> None:
+    """Copy a fresh decision to the store. The decision itself is already committed, so a failure here
+    must not fail the request: the judgment is written by the next `publish` (export, validate)."""
+    try:
+        publish(store, project, [item_id])
+    except SQLAlchemyError:
+        log.warning("item %s decided but not yet copied to the store; `flames annotate export` will", item_id)
+
+
 def progress(store: Store, project: Project) -> Progress:
     with store.session() as s:
         by_status = dict(
             s.execute(
                 select(ItemRow.status, func.count()).where(ItemRow.project_id == project.id).group_by(ItemRow.status)
-            )
+            ).all()
         )
         by_prov = dict(
             s.execute(
                 select(ItemRow.provenance, func.count())
                 .where(ItemRow.project_id == project.id, ItemRow.provenance.is_not(None))
                 .group_by(ItemRow.provenance)
-            )
+            ).all()
         )
         by_label = dict(
             s.execute(
@@ -359,7 +371,7 @@ def progress(store: Store, project: Project) -> Progress:
                 .join(ItemRow, ItemRow.id == LabelRow.item_id)
                 .where(ItemRow.project_id == project.id)
                 .group_by(LabelRow.status)
-            )
+            ).all()
         )
     return Progress(
         sum(by_status.values()),
