@@ -115,6 +115,7 @@ async def test_requests_are_greedy_and_judgments_keep_the_raw_answer() -> None:
     assert {b["temperature"] for b in bodies} == {0.0} and all("seed" not in b for b in bodies)
     for j in got.values():
         assert j.score == 3 and j.raw == "理由：依据评分标准判断。\n分数：3" and j.meta["votes"] == {"3": 1}
+        assert j.meta["served_by"] == ["served/judge"]  # the model name the server reported
 
 
 def flaky(first: str, then: str) -> tuple[ChatServer, Counter[str]]:

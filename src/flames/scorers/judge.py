@@ -53,6 +53,8 @@ class _Sample:
     problem: str | None = None
     error: str | None = None
     done: bool = False
+    served_by: str | None = None
+    """The model that answered, as the backend reported it (APIs may route a name to another model)."""
 
 
 class JudgeScorer:
@@ -107,27 +109,27 @@ class JudgeScorer:
     async def _score_window(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
         by_key = {item.key: item for item in items}
         state = {item.key: [_Sample() for _ in range(self.settings.samples)] for item in items}
-        first = [self._request(item, k) for item in items for k in range(self.settings.samples)]
         retries: list[ChatRequest] = []
-        async for request, outcome in self.backend.stream(first):
+
+        def absorb(request: ChatRequest, outcome: Completion | Failure) -> Judgment | None:
+            """Record an answer; queue the retry of an unreadable first answer; the verdict once all are in."""
             key, k = _split(request.key)
             sample = state[key][k]
             self._record(sample, by_key[key], outcome)
-            if sample.done:
-                if all(s.done for s in state[key]):
-                    yield _verdict(by_key[key], state[key])
-            else:
+            if not sample.done:
                 again = rubric.retry_messages(by_key[key], sample.answers[-1], self.settings.constrained)
                 retries.append(ChatRequest(request.key, again, request.config))
-        if not retries:
-            return
-        async for request, outcome in self.backend.stream(retries):
-            key, k = _split(request.key)
-            sample = state[key][k]
-            self._record(sample, by_key[key], outcome)
-            sample.done = True
-            if all(s.done for s in state[key]):
-                yield _verdict(by_key[key], state[key])
+                return None
+            return _verdict(by_key[key], state[key]) if all(s.done for s in state[key]) else None
+
+        first = [self._request(item, k) for item in items for k in range(self.settings.samples)]
+        async for request, outcome in self.backend.stream(first):
+            if judgment := absorb(request, outcome):
+                yield judgment
+        if retries:  # second answers are final: absorbing them queues nothing more
+            async for request, outcome in self.backend.stream(list(retries)):
+                if judgment := absorb(request, outcome):
+                    yield judgment
 
     @staticmethod
     def _record(sample: _Sample, item: Item, outcome: Completion | Failure) -> None:
@@ -136,6 +138,7 @@ class JudgeScorer:
             sample.error, sample.done = outcome.error, True
             return
         sample.answers.append(outcome.text)
+        sample.served_by = outcome.meta.get("model") or sample.served_by
         verdict = rubric.parse_verdict(outcome.text, item.dimension)
         sample.score, sample.problem = verdict.score, verdict.problem
         sample.done = verdict.score is not None or len(sample.answers) > 1
@@ -155,6 +158,8 @@ def _verdict(item: Item, samples: list[_Sample]) -> Judgment:
     else:
         raw = json.dumps(answers if len(answers) > 1 else answers[0], ensure_ascii=False)
     meta: dict[str, Any] = {"retried": sum(len(a) > 1 for a in answers)}
+    if served := sorted({s.served_by for s in samples if s.served_by}):
+        meta["served_by"] = served
     errors = [s.error for s in samples if s.error]
     if errors:
         return Judgment(
