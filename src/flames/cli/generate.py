@@ -30,9 +30,7 @@ def _parse_body(value: str | None) -> dict[str, Any]:
     try:
         body = json.loads(value)
     except json.JSONDecodeError as err:
-        raise typer.BadParameter(
-            f"not valid JSON ({err.msg} at column {err.colno})", param_hint="--body"
-        ) from err
+        raise typer.BadParameter(f"not valid JSON ({err.msg} at column {err.colno})", param_hint="--body") from err
     if not isinstance(body, dict):
         raise typer.BadParameter("must be a JSON object, e.g. '{\"top_k\": 20}'", param_hint="--body")
     return body
@@ -59,14 +57,10 @@ def generate(
         str | None,
         typer.Option(help="Extra request parameters as JSON, e.g. '{\"top_k\": 20}'.", rich_help_panel=_GEN),
     ] = None,
-    concurrency: Annotated[
-        int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)
-    ] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)] = 8,
     base_url: Annotated[
         str | None,
-        typer.Option(
-            envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.", rich_help_panel=_API
-        ),
+        typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.", rich_help_panel=_API),
     ] = None,
     api_key_env: Annotated[
         str, typer.Option(help="Env variable with the API key.", rich_help_panel=_API)
@@ -74,16 +68,10 @@ def generate(
     header: Annotated[
         list[str] | None, typer.Option(help="Extra header 'Name: value' (repeatable).", rich_help_panel=_API)
     ] = None,
-    timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds per request.", rich_help_panel=_API)
-    ] = 120.0,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.", rich_help_panel=_API)] = 120.0,
     max_retries: Annotated[int, typer.Option(min=0, help="Retries per request.", rich_help_panel=_API)] = 6,
-    dtype: Annotated[
-        str, typer.Option(help="auto, float32, bfloat16, float16.", rich_help_panel=_LOCAL)
-    ] = "auto",
-    device: Annotated[
-        str, typer.Option(help="auto, cuda, cuda:1, mps, cpu.", rich_help_panel=_LOCAL)
-    ] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.", rich_help_panel=_LOCAL)] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cuda, cuda:1, mps, cpu.", rich_help_panel=_LOCAL)] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, rich_help_panel=_LOCAL)] = 8,
     tensor_parallel: Annotated[int, typer.Option(min=1, help="GPUs for vLLM.", rich_help_panel=_LOCAL)] = 1,
     chat_template: Annotated[
@@ -95,9 +83,7 @@ def generate(
     ] = False,
     allow_pickle: Annotated[
         bool,
-        typer.Option(
-            help="Load pickled .bin weights (unsafe) when no safetensors exist.", rich_help_panel=_LOCAL
-        ),
+        typer.Option(help="Load pickled .bin weights (unsafe) when no safetensors exist.", rich_help_panel=_LOCAL),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
