@@ -14,8 +14,9 @@ from scoring_support import ChatServer, answer_for, expected_score, rubric_judge
 from typer.testing import CliRunner
 
 from flames.cli import app
+from flames.prompts import read_prompt_file
 from flames.scorers.base import ScorerError
-from flames.store import RunInfo, Store
+from flames.store import RunInfo, RunSpec, Store
 from flames.taxonomy import info
 
 runner = CliRunner()
@@ -88,13 +89,18 @@ def test_the_official_scorer_side_by_side_with_the_judge(
         assert sum(row["probs"]) == pytest.approx(1, abs=1e-4)
 
 
-def test_bad_scorer_specs_and_options_are_refused(answered_run: tuple[Store, RunInfo], db_url: str) -> None:
+def test_bad_scorer_specs_and_options_are_refused(
+    answered_run: tuple[Store, RunInfo], db_url: str, prompts_file: Path
+) -> None:
     result = runner.invoke(app, ["score", "r", "--db", db_url, "--scorer", "gpt4"])
     assert isinstance(result.exception, ScorerError) and "judge:MODEL_SPEC" in str(result.exception)
     result = runner.invoke(app, ["score", "r", "--db", db_url, "--scorer", "judge:nope:x"])
     assert isinstance(result.exception, ScorerError) and "KIND:TARGET" in str(result.exception)
     result = runner.invoke(app, ["score", "r", "--db", db_url, "-s", "flames", "-s", "judge:openai:j", "--out", "x"])
     assert result.exit_code == 2 and "single --scorer" in result.output
+    answered_run[0].open_run(RunSpec("empty", "openai:m", "openai", {}), read_prompt_file(prompts_file))
+    result = runner.invoke(app, ["score", "empty", "--db", db_url, "--scorer", "judge:openai:j"])
+    assert result.exit_code == 2 and "no answers to score yet" in result.output
 
 
 def test_sigkill_mid_scoring_then_resume_judges_nothing_twice(

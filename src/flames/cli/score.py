@@ -119,13 +119,17 @@ def score_and_report(
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
     scorers = [make_scorer(spec, options) for spec in specs]  # check every spec before any work
+    if store.counts(run).ok == 0:
+        how = f"collect them with `flames generate --run {run.name} ...`"
+        raise fail(f"run {run.name!r} has no answers to score yet; {how}")
     for scorer in scorers:
         work = plan(store, run, scorer)
         label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
         try:
             with ExitStack() as stack:
                 show = progress and bool(work.pending)
-                bar = stack.enter_context(RunProgress(len(work.pending), label, err_console)) if show else None
+                short = f"scoring {scorer.name.rsplit('/', 1)[-1]}"  # a judge's model path can be long
+                bar = stack.enter_context(RunProgress(len(work.pending), short, err_console)) if show else None
                 tally = _Tally(bar)
                 summary = asyncio.run(execute(store, scorer, work, tally))
         except KeyboardInterrupt:
