@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from flames.annotate.auth import User, add_user, list_users, parse_role, set_active
+from flames.annotate.errors import AnnotationError
 from flames.annotate.export import FORMATS
 from flames.annotate.export import render as render_export
 from flames.annotate.projects import get_project, import_run, import_source
 from flames.annotate.schema import Role
 from flames.annotate.web import StoreDep, render, require
+from flames.prompts import PromptFileError
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require())]
@@ -68,7 +70,11 @@ def import_submit(
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / Path(file.filename).name
             path.write_bytes(file.file.read())
-            result = import_run(store, import_official(store, path, run or None), project.strip(), per_item)
+            try:
+                imported = import_official(store, path, run or None)
+            except PromptFileError as err:  # name the user's file, not our temporary copy
+                raise AnnotationError(str(err).replace(str(path), path.name)) from err
+            result = import_run(store, imported, project.strip(), per_item)
     else:
         result = import_source(store, run, project.strip(), per_item)
     return render(request, "import.html", user=user, runs=store.list_runs(), result=result)
