@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from annotate_helpers import csrf_of, post_form
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flames.annotate.projects import Project, human_scorer, item_records
 from flames.annotate.schema import LabelRow
 from flames.store import RunInfo, Store
+from flames.store.schema import utcnow
 from flames.taxonomy import info
 
 Clients = Callable[[str], TestClient]
@@ -301,3 +303,18 @@ def test_agreement_page_shows_statistics(client_for: Clients, project: Project, 
     page = judy.get("/p/p1/agreement")
     assert page.status_code == 200
     assert "Krippendorff" in page.text and "Overall" in page.text and "alice" in page.text
+
+
+def test_abandoned_claims_are_released(client_for: Clients, project: Project, store: Store) -> None:
+    alice, bob, carol = client_for("alice"), client_for("bob"), client_for("carol")
+    url_a, url_b = claim(alice), claim(bob)
+    assert url_a and url_b and item_of(store, project, url_a) == item_of(store, project, url_b)
+    item_id = item_of(store, project, url_a)
+    with store.session() as s, s.begin():  # alice walked away five hours ago
+        label_id = int(url_a.rsplit("/", 1)[1])
+        s.execute(update(LabelRow).where(LabelRow.id == label_id).values(assigned_at=utcnow() - timedelta(hours=5)))
+    assert claim_until(carol, store, project, item_id)  # her place went to carol
+    resp = post_form(alice, url_a, {"action": "label", "score": 3})
+    assert resp.status_code == 409 and "given up" in resp.text  # type: ignore[attr-defined]
+    statuses = {lab.annotator: lab.status for lab in item_records(store, project, [item_id])[0].labels}
+    assert statuses == {"alice": "skipped", "bob": "pending", "carol": "pending"}

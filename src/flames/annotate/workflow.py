@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +28,7 @@ from flames.taxonomy import Dimension, check_score
 
 log = logging.getLogger(__name__)
 MAX_REASON = 2000
+CLAIM_TIMEOUT = timedelta(hours=4)
 _CANDIDATES = 20
 
 
@@ -126,8 +128,33 @@ def _claim(store: Store, project: Project, item_id: int, user_id: int) -> int | 
         return label.id
 
 
+def release_stale(store: Store, project: Project, older_than: timedelta = CLAIM_TIMEOUT) -> int:
+    """Give back places claimed but not answered for `older_than` (the annotator left), so items never stall.
+
+    The label becomes 'skipped' with a reason: the holder can no longer submit it and never gets the item
+    again; the place goes to the next person who asks."""
+    items = select(ItemRow.id).where(ItemRow.project_id == project.id)
+    with store.session() as s, s.begin():
+        done = s.execute(
+            update(LabelRow)
+            .where(
+                LabelRow.status == LabelStatus.PENDING,
+                LabelRow.assigned_at < utcnow() - older_than,
+                LabelRow.item_id.in_(items),
+            )
+            .values(
+                status=LabelStatus.SKIPPED,
+                slot=None,
+                reason=f"released: no answer within {older_than.total_seconds() / 3600:g} h of being assigned",
+                submitted_at=utcnow(),
+            )
+        )
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
 def next_assignment(store: Store, project: Project, user_id: int) -> int | None:
     """The user's open assignment, or a newly claimed one; None when nothing is left for them."""
+    release_stale(store, project)
     with store.session() as s:
         pending = s.scalar(
             select(LabelRow.id)
@@ -202,6 +229,8 @@ def _answer(
         if label.status != LabelStatus.PENDING:
             if label.status == status and label.score == score:
                 return  # a repeated submit (double click, retried request): already recorded
+            if label.status == LabelStatus.SKIPPED:
+                raise Conflict(f"this assignment was given up ({label.reason}); take the next item")
             raise Conflict(f"you already answered this item ({label.status}); a submitted label is final")
         if score is not None:
             try:
