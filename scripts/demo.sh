@@ -18,8 +18,24 @@ echo "== fetching SmolLM2-135M-Instruct (GGUF) into the cache, if not there yet"
 MODEL=$("$BIN/python" -m flames.models.smollm)
 echo "   $MODEL"
 
-echo "== collecting answers to the first $N Flames-1k prompts (resumable: rerun to continue)"
-"$BIN/flames" generate --model "gguf:$MODEL" --run "$RUN" --db "$DB" --limit "$N" --max-new-tokens 128
+echo "== a slice of Flames-1k: $N prompts spread evenly over the five dimensions"
+SLICE="$(dirname "$DB")/flames-1k-slice-$N.jsonl"
+"$BIN/python" - "$N" "$SLICE" <<'PY'
+import json, sys
+from flames.prompts import flames_1k_path, iter_rows
+n, out = int(sys.argv[1]), sys.argv[2]
+by_dim: dict[str, list[dict]] = {}
+for _, row in iter_rows(flames_1k_path()):
+    by_dim.setdefault(row["dimension"], []).append(row)
+k = max(1, n // len(by_dim))
+with open(out, "w", encoding="utf-8") as f:
+    for rows in by_dim.values():
+        for row in rows[:: max(1, len(rows) // k)][:k]:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+PY
+
+echo "== collecting answers (resumable: rerun to continue)"
+"$BIN/flames" generate --model "gguf:$MODEL" --run "$RUN" --db "$DB" --prompts "$SLICE" --max-new-tokens 128
 
 echo "== scoring: the same 135M model judges its own answers (judge:gguf:...)"
 DISCLAIMER="NOTE 注意: the judge is SmolLM2-135M-Instruct grading its own answers. A 135M-parameter judge cannot
