@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from flames.cli import app
 from flames.cli.run import default_run_name
+from flames.scorers.base import ScorerError
 from flames.store import Store
 from flames.taxonomy import info
 
@@ -79,3 +80,12 @@ def test_default_run_names() -> None:
     assert default_run_name("openai:qwen2.5:7b") == "openai-qwen2.5-7b"
     assert default_run_name("gguf:/models/SmolLM2-135M.Q8_0.gguf") == "gguf-SmolLM2-135M.Q8_0.gguf"
     assert default_run_name("hf:Qwen/Qwen2.5-0.5B-Instruct/") == "hf-Qwen2.5-0.5B-Instruct"
+
+
+def test_a_bad_scorer_spec_fails_before_any_answer_is_paid_for(prompts_file: Path, db_url: str) -> None:
+    with ChatServer(reply=model_and_judge) as server:
+        args = run_args(server, prompts_file, db_url)
+        args[args.index("judge:openai:j")] = "judge:nope:x"
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ScorerError) and "KIND:TARGET" in str(result.exception)
+        assert server.requests == 0

@@ -28,6 +28,7 @@ from flames.cli.score import (
     score_and_report,
     scorer_options,
 )
+from flames.scorers.registry import make_scorer
 from flames.store import Store
 
 RunName = Annotated[
@@ -65,6 +66,14 @@ def run(
     Generation failures are reported and the answers that did arrive are still scored (exit code 1).
     """
     name = generation["run"] = generation["run"] or default_run_name(generation["model"])
+    options = scorer_options(
+        faithful=faithful, allow_pickle=generation["allow_pickle"], device=generation["device"],
+        dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_constrained=judge_constrained, judge_base_url=judge_base_url,
+        judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+    )  # fmt: skip
+    scorers = [make_scorer(spec, options) for spec in scorer or ["flames"]]  # a bad spec fails before generating
     generation_failed = False
     try:
         generate_cli.generate(**generation)
@@ -73,14 +82,7 @@ def run(
             raise
         generation_failed = True
     store = Store(generation["db"])
-    options = scorer_options(
-        faithful=faithful, allow_pickle=generation["allow_pickle"], device=generation["device"],
-        dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length,
-        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
-        judge_constrained=judge_constrained, judge_base_url=judge_base_url,
-        judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
-    )  # fmt: skip
-    score_and_report(store, store.get_run(name), scorer or ["flames"], options, progress=generation["progress"])
+    score_and_report(store, store.get_run(name), scorers, progress=generation["progress"])
     console.print(
         f"run [bold]{name}[/] is stored in {store.url}; see it again with `flames report {name}`,"
         f" score it with another scorer with `flames score {name} --scorer SPEC`."

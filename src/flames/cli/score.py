@@ -23,6 +23,7 @@ from flames.records import Judgment
 from flames.report.source import ReportSource
 from flames.report.tables import print_report
 from flames.score import execute, plan
+from flames.scorers.base import Scorer
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
 from flames.store import RunInfo, Store
 
@@ -112,13 +113,12 @@ class _Tally:
 
 
 def score_and_report(
-    store: Store, run: RunInfo, specs: list[str], options: ScorerOptions, *, progress: bool, out: Path | None = None
+    store: Store, run: RunInfo, scorers: list[Scorer], *, progress: bool, out: Path | None = None
 ) -> None:
-    """Score `run` with each spec in turn (resuming), print each scorer's report, optionally write `out`.
+    """Score `run` with each scorer in turn (resuming), print each scorer's report, optionally write `out`.
 
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
-    scorers = [make_scorer(spec, options) for spec in specs]  # check every spec before any work
     if store.counts(run).ok == 0:
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
@@ -184,6 +184,13 @@ def score(
     specs = scorer or ["flames"]
     if out is not None and len(specs) > 1:
         raise fail("--out holds one scorer's `predicted`; give a single --scorer with --out")
+    options = scorer_options(
+        faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
+        max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_constrained=judge_constrained, judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
+        judge_concurrency=judge_concurrency,
+    )  # fmt: skip
+    scorers = [make_scorer(spec, options) for spec in specs]  # a bad spec fails before any work
     store = Store(db)
     if Path(target).is_file():
         stored = import_official(store, target, run_name=run)
@@ -192,10 +199,4 @@ def score(
         raise fail(f"--run names the run for an imported file, but {target!r} is not a file")
     else:
         stored = store.get_run(target)
-    options = scorer_options(
-        faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
-        max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
-        judge_constrained=judge_constrained, judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
-        judge_concurrency=judge_concurrency,
-    )  # fmt: skip
-    score_and_report(store, stored, specs, options, progress=progress, out=out)
+    score_and_report(store, stored, scorers, progress=progress, out=out)
