@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,9 @@ def test_collect_into_the_store_records_template_and_device(tiny: Path, make_pro
     assert result.run.resolved_model == str(tiny)
     assert result.run.meta["backend"]["chat_template"] == CHATML
     assert all(r.completion_tokens == 10 for r in store.responses(result.run))
+
+
+def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(BackendError, match=r"pip install 'flames-eval\[hf\]'"):
+        asyncio.run(HFBackend("some/model", BackendOptions()).start())

@@ -43,7 +43,12 @@ class HFBackend:
         await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
-        import transformers
+        try:
+            import transformers
+        except ImportError as err:
+            raise BackendError(
+                f"the {self.kind} backend needs torch and transformers: pip install 'flames-eval[hf]'"
+            ) from err
 
         common: dict[str, Any] = {"trust_remote_code": self.options.trust_remote_code}
         if self.gguf_file:
