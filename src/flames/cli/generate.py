@@ -105,6 +105,8 @@ def generate(
         tensor_parallel=tensor_parallel, chat_template=chat_template, trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )  # fmt: skip
+    if samples > 1 and temperature == 0:
+        err_console.print("[yellow]note:[/] with --temperature 0 (greedy) the samples of a prompt will be identical.")
     store = Store(db)
     result = run_generation(
         store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
