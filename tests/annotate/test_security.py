@@ -192,3 +192,10 @@ def test_admin_imports_an_uploaded_file(client_for: Clients, store: Store, tmp_p
         files={"file": ("bad.jsonl", bad, "application/x-ndjson")},
     )
     assert resp.status_code == 400 and "bad.jsonl, line 2" in resp.text and "/tmp" not in resp.text
+
+
+def test_admin_cannot_lock_themselves_out(client_for: Clients, users: dict[str, int]) -> None:
+    admin = client_for("admin")
+    resp = post_form(admin, "/admin/users", {"active": "false"}, url=f"/admin/users/{users['admin']}/active")
+    assert resp.status_code == 400  # type: ignore[attr-defined]
+    assert admin.get("/admin/users").status_code == 200

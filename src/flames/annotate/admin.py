@@ -45,6 +45,8 @@ def create_user(
 
 @router.post("/admin/users/{user_id}/active")
 def toggle_user(store: StoreDep, user: Admin, user_id: int, active: Annotated[bool, Form()]) -> RedirectResponse:
+    if user_id == user.id:
+        raise AnnotationError("you cannot disable your own account; ask another admin")
     set_active(store, user_id, active)
     return RedirectResponse("/admin/users", status_code=303)
 

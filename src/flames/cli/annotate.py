@@ -41,10 +41,16 @@ def serve(
     ] = None,
 ) -> None:
     """Run the annotation web app."""
+    from flames.annotate.app import is_loopback
     from flames.annotate.app import serve as run_server
 
     store = Store(db)
     console.print(f"annotation server on http://{host}:{port}  (store: {store.url})")
+    if secure_cookies is not False and not is_loopback(host):
+        console.print(
+            "session cookies are Secure: open the app through HTTPS (a reverse proxy in front), "
+            "or pass --insecure-cookies on a trusted network"
+        )
     run_server(store, host, port, secure_cookies)
 
 
