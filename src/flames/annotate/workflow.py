@@ -133,21 +133,20 @@ def release_stale(store: Store, project: Project, older_than: timedelta = CLAIM_
 
     The label becomes 'skipped' with a reason: the holder can no longer submit it and never gets the item
     again; the place goes to the next person who asks."""
-    items = select(ItemRow.id).where(ItemRow.project_id == project.id)
+    stale = (
+        LabelRow.status == LabelStatus.PENDING,
+        LabelRow.assigned_at < utcnow() - older_than,
+        LabelRow.item_id.in_(select(ItemRow.id).where(ItemRow.project_id == project.id)),
+    )
+    with store.session() as s:  # a read first: the common case (nothing stale) takes no write lock
+        if s.scalar(select(LabelRow.id).where(*stale).limit(1)) is None:
+            return 0
+    reason = f"released: no answer within {older_than.total_seconds() / 3600:g} h of being assigned"
     with store.session() as s, s.begin():
         done = s.execute(
             update(LabelRow)
-            .where(
-                LabelRow.status == LabelStatus.PENDING,
-                LabelRow.assigned_at < utcnow() - older_than,
-                LabelRow.item_id.in_(items),
-            )
-            .values(
-                status=LabelStatus.SKIPPED,
-                slot=None,
-                reason=f"released: no answer within {older_than.total_seconds() / 3600:g} h of being assigned",
-                submitted_at=utcnow(),
-            )
+            .where(*stale)
+            .values(status=LabelStatus.SKIPPED, slot=None, reason=reason, submitted_at=utcnow())
         )
     return int(done.rowcount)  # type: ignore[attr-defined]
 
