@@ -61,6 +61,11 @@ def _add_users(db: str) -> None:
 def test_user_add_validates_role_password_and_duplicates(db: str) -> None:
     _add_users(db)
     assert authenticate(Store(db), "alice", "a long password") is not None
+    flames("annotate", "user", "passwd", "bob", "--password-stdin", "--db", db, input="bob's new password\n")
+    assert authenticate(Store(db), "bob", "bob's new password") is not None
+    assert authenticate(Store(db), "bob", "a long password") is None
+    listing = flames("annotate", "user", "list", "--db", db)
+    assert "judy" in listing and "adjudicator" in listing
     add = ("annotate", "user", "add")
     assert "unknown role" in refused(*add, "x", "--role", "boss", "--password-stdin", "--db", db, input="a long pw\n")
     assert "too short" in refused(*add, "x", "--password-stdin", "--db", db, input="short\n")
