@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from flames.cli.app import DbOption, app, console, fail
 from flames.metrics import BootstrapConfig
@@ -34,7 +33,7 @@ def leaderboard(
     try:
         shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)
     except ImportError as err:
-        raise fail(escape(f"--format html needs the report extra: pip install 'flames-eval[report]' ({err})")) from err
+        raise fail(f"--format html needs the report extra: pip install 'flames-eval[report]' ({err})") from err
     if out is not None:
         out.write_text(str(shown), encoding="utf-8")
         console.print(f"leaderboard written to {out}")

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from flames.cli.app import DbOption, app, console, err_console, fail
 from flames.metrics import BootstrapConfig, compute_metrics
@@ -38,7 +37,7 @@ def report(
         try:
             err_console.print(f"HTML report written to {write_html(source, metrics, html)}")  # stdout: the report
         except ImportError as err:
-            raise fail(escape(f"--html needs the report extra: pip install 'flames-eval[report]' ({err})")) from err
+            raise fail(f"--html needs the report extra: pip install 'flames-eval[report]' ({err})") from err
     if out is not None:
         text = render(source, metrics, "markdown" if fmt == "table" else fmt)
         out.write_text(str(text), encoding="utf-8")
