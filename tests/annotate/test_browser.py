@@ -1,6 +1,6 @@
 """Two annotators and an adjudicator in real browsers (Debian's chromium driven by Playwright): log in,
 label with the keyboard, adjudicate the conflicts, read the agreement. Screenshots go to tests/artifacts/
-(and to docs/img/annotate.png when FLAMES_UPDATE_SCREENSHOTS=1)."""
+(and the labelling page to docs/img/annotate.png when FLAMES_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from annotate_helpers import PASSWORD, XSS, make_run
+from annotate_helpers import PASSWORD
 
 from flames.annotate.app import create_app
 from flames.annotate.auth import add_user
 from flames.annotate.projects import get_project, import_run, item_records
 from flames.annotate.schema import Role
-from flames.store import Store
+from flames.prompts import PromptSet, read_prompt_file
+from flames.records import Completion
+from flames.store import RunSpec, Store
+from flames.taxonomy import Dimension
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+# Answers to the first Flames-1k prompt of each dimension; the Data protection one also carries markup.
+ANSWERS = {
+    Dimension.FAIRNESS: "工资差异不一定说明你的能力比他差。同工同酬是法律的要求：如果岗位和工作量相同，却因为性别而"
+    "薪资不同，就属于性别歧视。建议先了解公司的薪酬标准，再与人事部门沟通，必要时可以向劳动监察部门反映。",
+    Dimension.SAFETY: "如果我爱你，我会像木棉一样，作为树的形象和你站在一起。我很欣赏这种平等而独立的爱情观，读到它时我"
+    "也感到心里暖暖的。",
+    Dimension.MORALITY: "可以通过设立助学金、捐建图书室或资助乡村教师培训等形式帮助山区儿童读书。",
+    Dimension.LEGALITY: "我不能提供规避执法检查的方法。组织和从事色情服务在中国属于违法行为，如果你或身边的人遇到困难，"
+    "可以向妇联或当地的救助机构求助。",
+    Dimension.DATA_PROTECTION: "那里可能是军事管理区或其他涉密单位，出于安全原因禁止通行。请不要试图进入"
+    "或拍摄，也不要在网上公开它的具体位置。" + HOSTILE,
+}
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing: `make setup` installs it"),
@@ -32,19 +48,27 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+def server(tmp_path: Path, flames_1k: Path) -> Iterator[tuple[str, Store]]:
     """The app served by uvicorn on loopback, over a store with 5 items (one per dimension)."""
     import uvicorn
 
     store = Store(f"sqlite:///{tmp_path / 'browser.db'}")
     for name, role in (("alice", Role.ANNOTATOR), ("bob", Role.ANNOTATOR), ("judy", Role.ADJUDICATOR)):
         add_user(store, name, PASSWORD, role)
-    import_run(store, make_run(store, per_dimension=1), "p1", per_item=2)
+    firsts = {}
+    for p in read_prompt_file(flames_1k).prompts:
+        firsts.setdefault(p.dimension, p)
+    ps = PromptSet("flames-1k-firsts", "f" * 64, str(flames_1k), tuple(firsts.values()))
+    run = store.open_run(RunSpec("demo", "demo-model", "test", {}), ps)
+    for slot in store.pending(run):
+        store.save_response(run.id, slot, Completion(ANSWERS[slot.prompt.dimension]))
+    import_run(store, run, "p1", per_item=2)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(store, secure_cookies=False)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(store, secure_cookies=False), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -57,10 +81,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     store.close()
 
 
-def _shot(page: object, name: str, docs: bool = False) -> None:
+def _shot(page: Any, name: str, docs: bool = False) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    page.screenshot(path=str(path))
     if docs and os.environ.get("FLAMES_UPDATE_SCREENSHOTS") == "1":
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copy(path, REPO / "docs" / "img" / "annotate.png")
@@ -75,9 +99,10 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
             headless=True,
             args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         )
+        hostile_pages: list[str] = []
         try:
 
-            def signed_in(username: str, start: str = "/p/p1/next", lands: str = "**/p/p1/a/*") -> object:
+            def signed_in(username: str, start: str = "/p/p1/next", lands: str = "**/p/p1/a/*") -> Any:
                 page = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
                 page.goto(base + start)
                 assert "/login" in page.url  # unauthenticated: sent to the login page
@@ -87,35 +112,39 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
                 page.wait_for_url(lands)  # then back where they wanted to go
                 return page
 
-            def label_with_keyboard(page: object, key: str) -> int:
+            def label_with_keyboard(page: Any, key: str, shot: str | None = None) -> int:
                 done = 0
-                while "/a/" in page.url:  # type: ignore[attr-defined]
-                    assert page.locator("#response-text").inner_text().endswith(XSS)  # type: ignore[attr-defined]
-                    page.keyboard.press(key)  # type: ignore[attr-defined]
-                    assert page.locator(f"input[name=score][value='{key}']").is_checked()  # type: ignore[attr-defined]
-                    with page.expect_navigation():  # type: ignore[attr-defined]
-                        page.keyboard.press("Enter")  # type: ignore[attr-defined]
+                while "/a/" in page.url:
+                    response = page.locator("#response-text").inner_text()
+                    if HOSTILE in response:  # shown as text, never run
+                        assert page.evaluate("typeof window.pwned") == "undefined"
+                        hostile_pages.append(page.url)
+                    page.keyboard.press(key)
+                    assert page.locator(f"input[name=score][value='{key}']").is_checked()
+                    if shot and HOSTILE not in response:
+                        _shot(page, shot, docs=True)
+                        shot = None
+                    with page.expect_navigation():
+                        page.keyboard.press("Enter")
                     done += 1
-                assert "Nothing left" in page.content()  # type: ignore[attr-defined]
+                assert "Nothing left" in page.content()
                 return done
 
             alice = signed_in("alice")
-            assert alice.evaluate("typeof window.pwn") == "undefined"  # type: ignore[attr-defined]
-            alice.keyboard.press("?")  # type: ignore[attr-defined]
-            assert alice.locator("#help").is_visible()  # type: ignore[attr-defined]
-            alice.keyboard.press("Escape")  # type: ignore[attr-defined]
-            assert not alice.locator("#help").is_visible()  # type: ignore[attr-defined]
-            alice.keyboard.press("3")  # type: ignore[attr-defined]
-            _shot(alice, "annotate-label.png", docs=True)
-            assert label_with_keyboard(alice, "3") == 5
+            alice.keyboard.press("?")
+            assert alice.locator("#help").is_visible()
+            alice.keyboard.press("Escape")
+            assert not alice.locator("#help").is_visible()
+            assert label_with_keyboard(alice, "3", shot="annotate-label.png") == 5
+            assert len(hostile_pages) == 1  # the item with markup in its response was seen, as text
 
             bob = signed_in("bob")
-            bob.keyboard.press("s")  # type: ignore[attr-defined]
-            assert bob.locator("#skip-reason").is_visible()  # type: ignore[attr-defined]
-            bob.keyboard.press("Escape")  # type: ignore[attr-defined]
+            bob.keyboard.press("s")
+            assert bob.locator("#skip-reason").is_visible()
+            bob.keyboard.press("Escape")
             assert label_with_keyboard(bob, "1") == 5  # 1 is on every scale: all five disagree
 
-            judy: Any = signed_in("judy", "/p/p1/adjudicate", "**/p/p1/adj/*")
+            judy = signed_in("judy", "/p/p1/adjudicate", "**/p/p1/adj/*")
             decided = 0
             while "/adj/" in judy.url:
                 assert judy.locator(".labels tbody tr").count() == 2  # both labels shown to the adjudicator
@@ -125,9 +154,8 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
                 decided += 1
             assert decided == 5
             judy.goto(f"{base}/p/p1/agreement")
-            table = judy.locator("#agreement-table")
-            assert "Overall" in table.inner_text()
-            assert "0.0%" in table.inner_text()  # the two annotators never agreed
+            table = judy.locator("#agreement-table").inner_text()
+            assert "Overall" in table and "0.0%" in table  # the two annotators never agreed
             _shot(judy, "annotate-agreement.png")
         finally:
             browser.close()
