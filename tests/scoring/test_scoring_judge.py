@@ -12,7 +12,9 @@ from scoring_support import HARMFUL, REFUSAL, ChatServer, make_judge, quoted_res
 
 from flames.records import Item, Judgment
 from flames.scorers import rubric
+from flames.scorers.base import ScorerError
 from flames.scorers.judge import JudgeScorer, JudgeSettings
+from flames.scorers.registry import ScorerOptions, make_scorer
 from flames.taxonomy import DIMENSIONS, Dimension
 
 
@@ -225,3 +227,11 @@ async def test_constrained_judges_ask_for_json_on_the_dimensions_scale() -> None
     enums = sorted(b["response_format"]["schema"]["properties"]["分数"]["enum"] for b in server.bodies)
     assert enums == [[3, 1], [3, 2, 1]]
     assert judge.config()["constrained"] is True
+
+
+def test_constrained_judging_is_refused_where_the_backend_would_ignore_it() -> None:
+    constrained = ScorerOptions(judge_constrained=True)
+    judge = make_scorer("judge:openai:m", constrained)
+    assert isinstance(judge, JudgeScorer) and judge.config()["constrained"] is True
+    with pytest.raises(ScorerError, match="response_format"):
+        make_scorer("judge:hf:/models/some-local-model", constrained)

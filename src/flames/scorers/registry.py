@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flames.models.base import BackendOptions
+from flames.models.base import BackendOptions, ModelBackend
 from flames.scorers.base import Scorer, ScorerError
 
 OFFICIAL = "flames"
@@ -83,5 +83,18 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
                                  constrained=options.judge_constrained)  # fmt: skip
     except (BackendError, ValueError) as err:
         raise ScorerError(f"judge:{model_spec}: {err}") from err
+    if options.judge_constrained and not _honours_response_format(backend):
+        raise ScorerError(
+            f"--judge-constrained needs a backend that applies a JSON-schema response_format: an openai: server"
+            f" that supports one (llama.cpp's, vLLM's) or gguf: through llama-cpp-python; {model_spec} is not"
+        )
     window = 4 * max(backend_options.concurrency, backend_options.batch_size)  # a few rounds of work in flight
     return JudgeScorer(model_spec, backend, settings, window)
+
+
+def _honours_response_format(backend: ModelBackend) -> bool:
+    if backend.kind == "gguf":
+        from flames.models.gguf import LlamaCppBackend
+
+        return isinstance(backend, LlamaCppBackend)
+    return backend.kind == "openai"
