@@ -100,6 +100,7 @@ def test_import_label_status_export_validate(db: str, results_file: Path, tmp_pa
 
     status = flames("annotate", "status", "--project", "t", "--db", db)
     assert f"{N} items" in status and f"{N // 2} unanimous" in status and f"{N // 2} adjudicated" in status
+    assert "confusion between annotators" in status
     assert "overall" in status and "alice" in status and "50.0% of 20" in status  # alice agrees with half the finals
 
     out_csv = tmp_path / "labels.csv"

@@ -184,6 +184,10 @@ def status(project: ProjectOption, db: DbOption = None) -> None:
     for name, a in rows:
         table.add_row(name, str(a.n_units), _est(a.percent, True), _est(a.kappa), _est(a.weighted_kappa), _est(a.alpha))
     console.print(table)
+    conf = Table("first \\ second", *map(str, s.overall.categories), title="confusion between annotators (overall)")
+    for score, row in zip(s.overall.categories, s.overall.confusion, strict=True):
+        conf.add_row(str(score), *map(str, row))
+    console.print(conf)
     ann = Table("annotator", "scored", "flagged", "skipped", "agrees with final", title="annotators")
     for who in s.annotators:
         agree = f"{100 * who.agree_final:.1f}% of {who.compared}" if who.agree_final is not None else "—"
