@@ -15,11 +15,13 @@ import io
 import json
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -93,8 +95,17 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-def measure(base_url: str, concurrency: int, n: int, workdir: Path) -> tuple[float, float]:
-    """(requests/s, client CPU seconds per 1,000 requests) for one fresh run of n prompts."""
+def steady_rate(db: Path, concurrency: int) -> float:
+    """Answers per second after the first wave: start-up (store, HTTP session, connections) left out."""
+    with sqlite3.connect(db) as conn:
+        stamps = [datetime.fromisoformat(t).timestamp() for (t,) in conn.execute("SELECT created_at FROM responses")]
+    stamps.sort()
+    first = min(concurrency, len(stamps) - 1) - 1
+    return (len(stamps) - 1 - first) / (stamps[-1] - stamps[first])
+
+
+def measure(base_url: str, concurrency: int, n: int, workdir: Path) -> tuple[float, float, float]:
+    """(requests/s, steady requests/s, client CPU seconds per 1,000 requests) for a fresh run of n prompts."""
     prompts = workdir / f"prompts_{n}.jsonl"
     if not prompts.exists():
         write_prompts(prompts, n)
@@ -112,7 +123,7 @@ def measure(base_url: str, concurrency: int, n: int, workdir: Path) -> tuple[flo
     assert result.counts.ok == n, f"only {result.counts.ok}/{n} answers stored"
     cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     store.close()
-    return n / wall, cpu / n * 1000
+    return n / wall, steady_rate(db, concurrency), cpu / n * 1000
 
 
 def main() -> None:
@@ -128,16 +139,21 @@ def main() -> None:
         return
     proc, url = start_server(args.latency)
     print(f"server {url}, latency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, median of {args.repeat}")
-    print(f"{'concurrency':>11} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8} {'client CPU s / 1k req':>22}")
+    print(
+        f"{'concurrency':>11} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8}"
+        f" {'steady % ideal':>15} {'client CPU s / 1k req':>22}"
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for c in args.concurrency:
                 ideal = c / args.latency
                 n = max(20, int(ideal * args.seconds))
                 runs = [measure(url, c, n, Path(tmp)) for _ in range(args.repeat)]
-                rate = statistics.median(r for r, _ in runs)
-                cpu = statistics.median(c_ for _, c_ in runs)
-                print(f"{c:>11} {n:>8} {rate:>8.1f} {ideal:>7.0f} {rate / ideal:>8.1%} {cpu:>22.2f}")
+                rate, steady, cpu = (statistics.median(column) for column in zip(*runs, strict=True))
+                print(
+                    f"{c:>11} {n:>8} {rate:>8.1f} {ideal:>7.0f} {rate / ideal:>8.1%}"
+                    f" {steady / ideal:>15.1%} {cpu:>22.2f}"
+                )
     finally:
         proc.terminate()
 
