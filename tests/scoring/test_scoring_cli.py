@@ -126,3 +126,24 @@ def test_sigkill_mid_scoring_then_resume_judges_nothing_twice(
     assert len(store.judgments(run, sc)) == 12
     assert sum(answered.values()) <= 13  # each item once, plus at most the one in flight at the kill
     assert sum(n > 1 for n in answered.values()) <= 1
+
+
+def test_judge_requests_failing_in_transit_are_reported_and_asked_again(
+    answered_run: tuple[Store, RunInfo], db_url: str
+) -> None:
+    store, run = answered_run
+    down = {"on": True}
+
+    def faults(prompt: str, attempt: int) -> str | None:  # the judge server fails on the harmful answers
+        return "500" if down["on"] and "第一步" in prompt else None
+
+    with ChatServer(reply=rubric_judge, faults=faults) as server:
+        args = ["score", "r", "--db", db_url, *judge_args(server, "--judge-max-retries", "1")]
+        out = flames(*args)
+        assert "8 scored, 4 unscored now" in out and "4 judge request(s) failed in transit; rerun" in out
+        assert sum(server.attempts.values()) == 12 + 4  # one retry each for the failing four
+        down["on"] = False
+        again = flames(*args)
+    assert "4 scored, 0 unscored now; 8 of 12 responses were judged before" in again
+    (sc,) = store.scorers_for(run)
+    assert all(j.score is not None for j in store.judgments(run, sc).values())

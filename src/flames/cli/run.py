@@ -22,6 +22,7 @@ from flames.cli.score import (
     JudgeConcurrency,
     JudgeConstrained,
     JudgeMaxNewTokens,
+    JudgeMaxRetries,
     JudgeSamples,
     MaxLength,
     ScorerSpecs,
@@ -58,6 +59,7 @@ def run(
     judge_base_url: JudgeBaseUrl = None,
     judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
     judge_concurrency: JudgeConcurrency = 8,
+    judge_max_retries: JudgeMaxRetries = 6,
     **generation: Any,
 ) -> None:
     """Generate answers, score them and print the report. 生成、评分、报告一步完成。
@@ -72,6 +74,7 @@ def run(
         judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
         judge_constrained=judge_constrained, judge_base_url=judge_base_url,
         judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+        judge_max_retries=judge_max_retries,
     )  # fmt: skip
     scorers = [make_scorer(spec, options) for spec in scorer or ["flames"]]  # a bad spec fails before generating
     generation_failed = False

@@ -64,6 +64,10 @@ JudgeApiKeyEnv = Annotated[
     str, typer.Option(help="Env variable with the judge's API key.", rich_help_panel=_JUDGE)
 ]
 JudgeConcurrency = Annotated[int, typer.Option(min=1, help="Judge requests in flight.", rich_help_panel=_JUDGE)]
+JudgeMaxRetries = Annotated[
+    int, typer.Option(min=0, help="Retries of a failed judge request before it is left for the next run.",
+                      rich_help_panel=_JUDGE),
+]  # fmt: skip
 AllowPickle = Annotated[
     bool,
     typer.Option(help="Allow unpickling .bin weights: a pickle can run any code when loaded. Prefer"
@@ -86,6 +90,7 @@ def scorer_options(
     judge_base_url: str | None,
     judge_api_key_env: str,
     judge_concurrency: int,
+    judge_max_retries: int,
 ) -> ScorerOptions:
     """Command-line values → ScorerOptions ('auto' means each scorer's own default)."""
     return ScorerOptions(
@@ -93,7 +98,8 @@ def scorer_options(
         dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
         judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens, judge_constrained=judge_constrained,
         judge_backend=BackendOptions(
-            base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency
+            base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency,
+            max_retries=judge_max_retries,
         ),
     )  # fmt: skip
 
@@ -104,12 +110,15 @@ class _Tally:
     def __init__(self, bar: RunProgress | None) -> None:
         self.bar = bar
         self.reasons: Counter[str] = Counter()
+        self.retry = 0
+        """Unscored because a request failed in transit: asked again on the next run."""
 
     def __call__(self, judgment: Judgment) -> None:
         if self.bar is not None:
             self.bar.advance(ok=judgment.score is not None)
         if judgment.unscored_reason:
             self.reasons[judgment.unscored_reason[:80]] += 1
+            self.retry += bool(judgment.meta.get("retry"))
 
 
 def score_and_report(
@@ -140,6 +149,8 @@ def score_and_report(
         )
         for reason, n in tally.reasons.most_common(3):
             console.print(f"  unscored ×{n}: {reason}", highlight=False, markup=False)
+        if tally.retry:
+            console.print(f"  {tally.retry} judge request(s) failed in transit; rerun the command to ask again.")
         records = store.scored_records(run, work.scorer)
         print_report(ReportSource(store, run, work.scorer, records), compute_metrics(records), console)
         if out is not None:
@@ -173,6 +184,7 @@ def score(
     judge_base_url: JudgeBaseUrl = None,
     judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
     judge_concurrency: JudgeConcurrency = 8,
+    judge_max_retries: JudgeMaxRetries = 6,
     progress: ShowProgress = True,
     db: DbOption = None,
 ) -> None:
@@ -188,7 +200,7 @@ def score(
         faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
         max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
         judge_constrained=judge_constrained, judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
-        judge_concurrency=judge_concurrency,
+        judge_concurrency=judge_concurrency, judge_max_retries=judge_max_retries,
     )  # fmt: skip
     scorers = [make_scorer(spec, options) for spec in specs]  # a bad spec fails before any work
     store = Store(db)
