@@ -40,17 +40,14 @@ class ScorePlan:
     pending: list[StoredResponse]
 
 
-def todo(store: Store, run: RunInfo, scorer: ScorerInfo) -> list[StoredResponse]:
-    """Responses still to judge: never judged, or judged unscored with `retry` set."""
-    judged = store.judgments(run, scorer)
-    retry = {rid for rid, j in judged.items() if j.score is None and j.meta.get("retry")}
-    return [r for r in store.responses(run) if r.id not in judged or r.id in retry]
-
-
 def plan(store: Store, run: RunInfo, scorer: Scorer) -> ScorePlan:
-    """Register the scorer's identity (name + config hash) and find its work; nothing is loaded yet."""
+    """Register the scorer's identity (name + config hash) and find its work: responses never judged, or
+    judged unscored with `retry` set. Nothing is loaded yet."""
     info = store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
-    return ScorePlan(info, len(store.responses(run)), todo(store, run, info))
+    judged = store.judgments(run, info)
+    responses = store.responses(run)
+    pending = [r for r in responses if r.id not in judged or judged[r.id].meta.get("retry")]
+    return ScorePlan(info, len(responses), pending)
 
 
 def item_of(response: StoredResponse) -> Item:
