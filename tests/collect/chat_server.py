@@ -9,6 +9,7 @@ script (`python tests/collect/chat_server.py --latency 0.2` prints its base URL,
   prompt (the last user turn): "429" (with Retry-After), "500", "timeout" (answers after `hang_s`),
   "malformed" (200 with a broken JSON body), "empty" (200 without choices), "drop" (closes the connection),
   "400" (a content-filter refusal), "401" (bad key);
+- `capacity`: more requests in flight than this are answered 429 with Retry-After, like a rate limit;
 - `answered` counts successful answers per prompt, `requests` counts every request received;
   `bodies` and `headers` keep what each request sent.
 """
@@ -43,10 +44,12 @@ class ChatServer:
         hang_s: float = 5.0,
         retry_after: str = "0.2",
         port: int = 0,
+        capacity: int | None = None,
     ) -> None:
         self.reply, self.faults, self.latency = reply, faults, latency
-        self.hang_s, self.retry_after, self.port = hang_s, retry_after, port
+        self.hang_s, self.retry_after, self.port, self.capacity = hang_s, retry_after, port, capacity
         self.requests = 0
+        self.in_flight = self.peak_in_flight = self.throttled = 0
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
@@ -60,6 +63,14 @@ class ChatServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         body = await request.json()
         self.bodies.append(body)
@@ -67,6 +78,9 @@ class ChatServer:
         prompt = body["messages"][-1]["content"]
         self.attempts[prompt] += 1
         fault = self.faults(prompt, self.attempts[prompt]) if self.faults else None
+        if self.capacity is not None and self.in_flight > self.capacity:  # a real rate limit
+            self.throttled += 1
+            fault = "429"
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault == "429":

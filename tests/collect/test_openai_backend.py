@@ -161,3 +161,22 @@ def test_spec_parsing_and_loading() -> None:
     backend = load_backend("openai:qwen2.5:7b", BackendOptions(base_url="http://h:1/v1/"))
     assert isinstance(backend, OpenAIBackend)
     assert backend.describe()["model"] == "qwen2.5:7b" and backend.url == "http://h:1/v1/chat/completions"
+
+
+def test_adaptive_concurrency_settles_under_a_servers_rate_limit() -> None:
+    with ChatServer(latency=0.05, capacity=4, retry_after="0.05") as server:
+        backend = OpenAIBackend("m", BackendOptions(base_url=server.base_url, concurrency=32, max_retries=20))
+
+        async def run() -> dict[str, Completion | Failure]:
+            await backend.start()
+            try:
+                return {r.key: o async for r, o in backend.stream(requests(120))}
+            finally:
+                await backend.close()
+
+        out = asyncio.run(run())
+    assert all(isinstance(o, Completion) for o in out.values()) and len(out) == 120
+    assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 120
+    # the first burst overflows the server; after that the limit shrinks and most requests get through
+    assert 0 < server.throttled < 120
+    assert backend.limiter.limit < 32
