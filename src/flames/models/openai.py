@@ -75,6 +75,7 @@ class OpenAIBackend:
             headers=headers,
             connector=aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
+            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as the official OpenAI client does
         )
 
     def describe(self) -> dict[str, Any]:
