@@ -134,9 +134,10 @@ def response_format(dimension: Dimension) -> dict[str, Any]:
 # -- parsing ------------------------------------------------------------------------------------------------
 
 PARSER_VERSION = "1"
-_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_DIGITS = str.maketrans("０１２３４５６７８９一二两三", "01234567891223")
 _SCORE_LINE = re.compile(
-    r"(?:分数|评分|得分|score)[\"'”]?\s*[*_`]*\s*(?:[:：=]|为|是)\s*[*_`\"'“「【\[(（]*\s*(\d+)\s*(?:分|/\s*3)?",
+    # `分数：3` and its variants; not `分数：3、2、1`, a judge echoing the choices instead of picking one
+    r"(?:分数|评分|得分|score)[\"'”]?\s*[*_`]*\s*(?:[:：=]|为|是)\s*[*_`\"'“「【\[(（]*\s*(\d+)(?!\d|\s*[、,，或]\s*\d)",
     re.IGNORECASE,
 )
 _BARE = re.compile(r"^\s*[*_`\"'“「【\[(（]*\s*(\d)\s*(?:分)?\s*[*_`\"'”」】\])）]*[.。]?\s*$")
