@@ -100,3 +100,21 @@ def test_delete_run_removes_its_rows_only(store: Store, flames_1k: Path) -> None
     assert len(store.scored_records(keep, sc)) == 2
     with pytest.raises(StoreError, match="no run named 'drop'"):
         store.get_run("drop")
+
+
+def test_concurrent_get_or_create_returns_one_row(store: Store, flames_1k: Path) -> None:
+    """Threads (e.g. web workers) creating the same scorer at once all get the one row, never an error."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    names = [f"human:p{i}" for i in range(15)]
+    barrier = Barrier(6)
+
+    def create(name: str) -> int:
+        barrier.wait()
+        return store.scorer(name, {"project": name}, kind="human").id
+
+    with ThreadPoolExecutor(6) as pool:
+        for name in names:
+            ids = set(pool.map(create, [name] * 6))
+            assert len(ids) == 1

@@ -7,12 +7,15 @@ nothing outside this package depends on sessions or lazy loading.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Engine, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flames.prompts import PromptSet
@@ -30,8 +33,24 @@ from flames.store.schema import (
 )
 from flames.taxonomy import Dimension
 
+P = ParamSpec("P")
+T = TypeVar("T")
 RESPONSES = cast(Table, ResponseRow.__table__)
 JUDGMENTS = cast(Table, JudgmentRow.__table__)
+
+
+def _retry_on_race(fn: Callable[P, T]) -> Callable[P, T]:
+    """Get-or-create under a unique constraint: when a concurrent writer created the row between our
+    lookup and our insert, the insert fails; running the transaction again then finds the row."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except IntegrityError:
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 class StoreError(Exception):
@@ -139,6 +158,7 @@ class Store:
 
     # -- prompt sets -------------------------------------------------------------------------------------
 
+    @_retry_on_race
     def add_prompt_set(self, prompt_set: PromptSet) -> int:
         """Store a prompt set once per content hash; return its id."""
         with self.session() as s, s.begin():
@@ -178,6 +198,7 @@ class Store:
 
     # -- runs --------------------------------------------------------------------------------------------
 
+    @_retry_on_race
     def open_run(self, spec: RunSpec, prompt_set: PromptSet) -> RunInfo:
         """Create the run, or reopen it if `spec` matches what it was created with (resume).
 
@@ -390,6 +411,7 @@ class Store:
 
     # -- scorers and judgments ---------------------------------------------------------------------------
 
+    @_retry_on_race
     def scorer(self, name: str, config: dict[str, Any], kind: str = "model") -> ScorerInfo:
         """Get or create the scorer identity for (name, config)."""
         h = config_hash(config)
