@@ -117,7 +117,8 @@ class _Tally:
         if self.bar is not None:
             self.bar.advance(ok=judgment.score is not None)
         if judgment.unscored_reason:
-            self.reasons[judgment.unscored_reason[:80]] += 1
+            printable = "".join(c if c.isprintable() else " " for c in judgment.unscored_reason[:80])
+            self.reasons[printable] += 1  # reasons quote model and server output: no control characters
             self.retry += bool(judgment.meta.get("retry"))
 
 
