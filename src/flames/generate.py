@@ -9,7 +9,9 @@ under an existing name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from rich.console import Console
 from flames.models.base import (
     BackendOptions,
     ChatRequest,
+    Drainable,
     Failure,
     GenerationConfig,
     ModelBackend,
@@ -87,6 +90,24 @@ async def collect(
     return stats
 
 
+def stop_on_ctrl_c(backend: ModelBackend, stats: CollectStats, console: Console) -> None:
+    """First Ctrl-C: drain the backend, so answers already paid for still arrive and are stored; second
+    Ctrl-C (or a backend that cannot drain): cancel at once, losing only what is in flight."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_sigint() -> None:
+        if not stats.interrupted and isinstance(backend, Drainable):
+            console.print("[yellow]stopping:[/] finishing the requests in flight; Ctrl-C again to abandon them.")
+            backend.drain()
+        else:
+            task.cancel()
+        stats.interrupted = True
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
+
+
 def _options_record(options: BackendOptions) -> dict[str, Any]:
     """Backend options for the run record: header values may hold secrets, so only their names are kept."""
     record = dataclasses.asdict(options)
@@ -128,7 +149,7 @@ def generate(
     try:
         if slots:
             asyncio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         stats.interrupted = True
     finally:  # also when the backend fails mid-run: the status says what the store holds
         store.update_run(run.id, status=_final_status(store.counts(run), stats.interrupted))
@@ -147,6 +168,7 @@ async def _collect_run(
     show_progress: bool,
 ) -> None:
     await backend.start()
+    stop_on_ctrl_c(backend, stats, console or Console(stderr=True))
     try:
         store.update_run(run.id, status="running", meta={"options": _options_record(options)})
         if not show_progress:
@@ -162,6 +184,8 @@ async def _collect_run(
 
             await collect(store, run.id, backend, slots, config, advance, stats)
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         described = backend.describe()
         store.update_run(run.id, resolved_model=str(described.get("model")), meta={"backend": described})
         await backend.close()

@@ -109,3 +109,16 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(BackendError, match=r"pip install 'flames-eval\[hf\]'"):
         asyncio.run(HFBackend("some/model", BackendOptions()).start())
+
+
+def test_drain_finishes_the_running_batch_and_starts_no_other(tiny: Path) -> None:
+    async def run() -> int:
+        backend = HFBackend(str(tiny), BackendOptions(batch_size=2))
+        await backend.start()
+        seen = 0
+        async for _ in backend.stream(reqs(6)):
+            seen += 1
+            backend.drain()
+        return seen
+
+    assert asyncio.run(run()) == 2

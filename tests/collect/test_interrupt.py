@@ -32,14 +32,19 @@ def wait_for_answers(server: ChatServer, n: int, proc: subprocess.Popen[str]) ->
         time.sleep(0.01)
 
 
-def interrupt_then_resume(make_prompts: MakePrompts, db_url: str, sig: signal.Signals) -> tuple[int, str, int]:
+def interrupt_then_resume(
+    make_prompts: MakePrompts, db_url: str, *signals: signal.Signals, latency: float = 0.1
+) -> tuple[int, str, int, int]:
+    """Interrupt a run, resume it; return (exit code, output, answers stored at the stop, answers lost)."""
     ps = make_prompts(N)
-    with ChatServer(latency=0.1) as server:
+    with ChatServer(latency=latency) as server:
         proc = start_cli(server, db_url, ps.source)
         wait_for_answers(server, 12, proc)
-        proc.send_signal(sig)
+        for sig in signals:
+            proc.send_signal(sig)
+            time.sleep(0.05)
         output = proc.communicate(timeout=30)[0]
-        time.sleep(0.3)  # requests in flight at the kill still finish on the server side
+        time.sleep(latency + 0.2)  # requests in flight at the kill still finish on the server side
         answered_before = sum(server.answered.values())
         store = Store(db_url)
         kept = {r.prompt.prompt for r in store.responses(store.get_run("r"))}
@@ -53,15 +58,22 @@ def interrupt_then_resume(make_prompts: MakePrompts, db_url: str, sig: signal.Si
         repeats = sum(server.answered.values()) - N
         assert repeats == answered_before - stored_before
         assert all(server.answered[p] == 1 for p in kept)  # stored once = never asked again
-    return proc.returncode, output, stored_before
+    return proc.returncode, output, stored_before, repeats
 
 
 def test_sigkill_loses_only_what_was_in_flight(make_prompts: MakePrompts, db_url: str) -> None:
-    code, _, stored = interrupt_then_resume(make_prompts, db_url, signal.SIGKILL)
+    code, _, stored, _ = interrupt_then_resume(make_prompts, db_url, signal.SIGKILL)
     assert code == -signal.SIGKILL and 12 - CONCURRENCY <= stored < N
 
 
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(make_prompts: MakePrompts, db_url: str) -> None:
-    code, output, stored = interrupt_then_resume(make_prompts, db_url, signal.SIGINT)
+def test_ctrl_c_finishes_what_is_in_flight_and_stores_it(make_prompts: MakePrompts, db_url: str) -> None:
+    code, output, stored, lost = interrupt_then_resume(make_prompts, db_url, signal.SIGINT)
     assert code == 130 and "rerun the same command to resume" in output and "Traceback" not in output
-    assert stored < N
+    assert "finishing the requests in flight" in output
+    assert lost == 0 and stored < N  # every request that was sent was answered and stored: none paid twice
+
+
+def test_second_ctrl_c_abandons_the_requests_in_flight(make_prompts: MakePrompts, db_url: str) -> None:
+    code, output, stored, lost = interrupt_then_resume(make_prompts, db_url, signal.SIGINT, signal.SIGINT, latency=0.5)
+    assert code == 130 and "Traceback" not in output and stored < N
+    assert 0 < lost <= CONCURRENCY  # abandoned mid-flight: answered by the server, never stored

@@ -105,3 +105,12 @@ class ModelBackend(Protocol):
 
     async def close(self) -> None:
         """Release connections and memory."""
+
+
+@runtime_checkable
+class Drainable(Protocol):
+    """A backend that can stop starting new requests while letting those in flight finish (first Ctrl-C):
+    their answers are already being paid for, so they are still delivered and stored."""
+
+    def drain(self) -> None:
+        """Start nothing new; `stream` ends once the requests (or batch) in progress are reported."""

@@ -53,6 +53,7 @@ class LlamaCppBackend:
         self.template = ""
         self._llm: Any = None
         self._stop = threading.Event()
+        self._draining = False
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -92,12 +93,18 @@ class LlamaCppBackend:
             self._llm.close()
             self._llm = None
 
+    def drain(self) -> None:
+        self._draining = True
+
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         if self._llm is None:
             raise BackendError("LlamaCppBackend.stream called before start()")
         self._stop.clear()
+        self._draining = False
         try:
             for request in requests:
+                if self._draining:
+                    return
                 yield request, await asyncio.to_thread(self._answer, request)
         finally:
             self._stop.set()

@@ -38,6 +38,7 @@ class HFBackend:
         self._model: Any = None
         self._tokenizer: Any = None
         self._stop = threading.Event()
+        self._draining = False
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -98,6 +99,9 @@ class HFBackend:
     async def close(self) -> None:
         self._model = self._tokenizer = None
 
+    def drain(self) -> None:
+        self._draining = True
+
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         """Batches of one config, longest prompts first; yield a batch's outcomes when it finishes."""
         if self._model is None:
@@ -105,10 +109,13 @@ class HFBackend:
         prompts = render_prompts(self._tokenizer.apply_chat_template, requests, self.template)
         ids = [self._tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         self._stop.clear()
+        self._draining = False
         try:
             for group in config_groups(requests):
                 config = requests[group[0]].config
                 for batch in length_sorted_batches(group, [len(x) for x in ids], self.options.batch_size):
+                    if self._draining:
+                        return
                     outcomes = await asyncio.to_thread(self._generate, [ids[i] for i in batch], config)
                     for i, outcome in zip(batch, outcomes, strict=True):
                         yield requests[i], outcome

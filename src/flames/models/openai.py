@@ -59,6 +59,7 @@ class OpenAIBackend:
         self.limiter = AdaptiveLimiter(options.concurrency)
         self.served_model: str | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._draining = False
 
     async def start(self) -> None:
         key = os.environ.get(self.options.api_key_env)
@@ -91,43 +92,60 @@ class OpenAIBackend:
             await self._session.close()
             self._session = None
 
+    def drain(self) -> None:
+        self._draining = True
+
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         """Run up to `concurrency` workers over the requests; yield each outcome as it arrives."""
         if self._session is None:
             raise BackendError("OpenAIBackend.stream called before start()")
-        results: asyncio.Queue[Outcome | BaseException] = asyncio.Queue()
+        self._draining = False
+        results: asyncio.Queue[Outcome | BaseException | None] = asyncio.Queue()
         todo = iter(requests)
 
         async def worker() -> None:
             try:
                 for req in todo:
-                    results.put_nowait((req, await self._answer(req)))
+                    outcome = await self._answer(req)
+                    if outcome is None:  # draining: this one was never sent
+                        break
+                    results.put_nowait((req, outcome))
             except Exception as err:  # surfaced to the consumer, which stops the run
                 results.put_nowait(err)
+            finally:
+                results.put_nowait(None)
 
         tasks = [asyncio.create_task(worker()) for _ in range(min(self.options.concurrency, len(requests)))]
         try:
-            for _ in range(len(requests)):
+            running = len(tasks)
+            while running:
                 item = await results.get()
-                if isinstance(item, BaseException):
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
                     raise item
-                yield item
+                else:
+                    yield item
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _answer(self, req: ChatRequest) -> Completion | Failure:
+    async def _answer(self, req: ChatRequest) -> Completion | Failure | None:
+        """The request's outcome after retries; None if draining began before it was first sent."""
         body = json.dumps(request_body(self.model, req), ensure_ascii=False).encode()
         attempt = 0
         while True:
             attempt += 1
             epoch = await self.limiter.acquire()
+            if self._draining and attempt == 1:
+                self.limiter.release(epoch)
+                return None
             try:
                 completion = await self._post(body)
             except _Retry as err:
                 self.limiter.release(epoch, throttled=err.throttled, retry_after=err.retry_after)
-                if attempt > self.options.max_retries:
+                if attempt > self.options.max_retries or self._draining:
                     return Failure(f"{err} (gave up after {attempt} attempts)", attempt)
                 await asyncio.sleep(max(backoff_delay(attempt), err.retry_after or 0.0))
                 continue

@@ -51,6 +51,7 @@ class VLLMBackend:
         self.template = ""
         self._llm: Any = None
         self._tokenizer: Any = None
+        self._draining = False
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -86,6 +87,9 @@ class VLLMBackend:
     async def close(self) -> None:
         self._llm = self._tokenizer = None
 
+    def drain(self) -> None:
+        self._draining = True
+
     def token_prompts(self, requests: Sequence[ChatRequest]) -> list[dict[str, list[int]]]:
         """Each request as vLLM token-id input: chat template applied, no special tokens added twice."""
         texts = render_prompts(self._tokenizer.apply_chat_template, requests, self.template)
@@ -97,7 +101,10 @@ class VLLMBackend:
         from vllm import SamplingParams
 
         prompts = self.token_prompts(requests)
+        self._draining = False
         for start in range(0, len(requests), CHUNK):
+            if self._draining:
+                return
             chunk = range(start, min(start + CHUNK, len(requests)))
             params = [SamplingParams(**sampling_params(requests[i].config)) for i in chunk]
             t0 = time.perf_counter()
