@@ -90,7 +90,8 @@ def generate(
     """Collect answers into the store. 收集模型回答。
 
     Every answer is committed as it arrives; rerunning the same command resumes (failed items are retried,
-    stored ones are never requested again). Ctrl-C stops cleanly.
+    stored ones are never requested again). Ctrl-C lets the requests in flight finish and stores them; a
+    second Ctrl-C abandons them.
     """
     from flames.generate import generate as run_generation
     from flames.models.base import BackendOptions, GenerationConfig
