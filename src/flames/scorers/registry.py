@@ -88,7 +88,9 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
             f"--judge-constrained needs a backend that applies a JSON-schema response_format: an openai: server"
             f" that supports one (llama.cpp's, vLLM's) or gguf: through llama-cpp-python; {model_spec} is not"
         )
-    window = 4 * max(backend_options.concurrency, backend_options.batch_size)  # a few rounds of work in flight
+    # Items per window (their unreadable answers are retried before the next one starts): API judges keep
+    # many rounds of requests in flight, local judges commit after a few batches.
+    window = 16 * backend_options.concurrency if backend.kind == "openai" else 4 * backend_options.batch_size
     return JudgeScorer(model_spec, backend, settings, window)
 
 
