@@ -180,3 +180,16 @@ def test_adaptive_concurrency_settles_under_a_servers_rate_limit() -> None:
     # the first burst overflows the server; after that the limit shrinks and most requests get through
     assert 0 < server.throttled < 120
     assert backend.limiter.limit < 32
+
+
+def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flames.models.openai import proxy_for
+
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https://api.deepseek.com/v1/chat/completions") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.internal")
+    assert proxy_for("https://api.deepseek.com/v1/chat/completions") == "http://proxy.corp:3128"
+    assert proxy_for("https://llm.internal/v1/chat/completions") is None
+    assert proxy_for("http://localhost:8000/v1/chat/completions") is None

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -39,6 +41,15 @@ class _Rejected(Exception):
     """The server refused this request for good (e.g. 400 from a content filter): fail the item."""
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy `HTTP(S)_PROXY`/`NO_PROXY` give for `url`, as the official OpenAI client honours them.
+    Resolved once per run: aiohttp's `trust_env` redoes it per request, ~0.3 ms CPU each."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 def _snippet(raw: bytes) -> str:
     return raw[:300].decode("utf-8", "replace").strip()
 
@@ -60,6 +71,7 @@ class OpenAIBackend:
         self.served_model: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._draining = False
+        self._proxy: str | None = None
 
     async def start(self) -> None:
         key = os.environ.get(self.options.api_key_env)
@@ -76,8 +88,8 @@ class OpenAIBackend:
             headers=headers,
             connector=aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
-            trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as the official OpenAI client does
         )
+        self._proxy = proxy_for(self.url)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -166,7 +178,7 @@ class OpenAIBackend:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
-            async with self._session.post(self.url, data=body) as resp:
+            async with self._session.post(self.url, data=body, proxy=self._proxy) as resp:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
