@@ -143,6 +143,7 @@ def generate(
     options = options or BackendOptions()
     backend = load_backend(model_spec, options)
     spec = RunSpec(run_name, model_spec, backend.kind, config.as_dict(), samples)
+    created = not store.has_run(run_name)
     run = store.open_run(spec, prompt_set)
     slots = store.pending(run, limit)
     stats = CollectStats()
@@ -151,8 +152,16 @@ def generate(
             asyncio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
     except (KeyboardInterrupt, asyncio.CancelledError):
         stats.interrupted = True
-    finally:  # also when the backend fails mid-run: the status says what the store holds
-        store.update_run(run.id, status=_final_status(store.counts(run), stats.interrupted))
+    except BaseException:
+        counts = store.counts(run)
+        if created and counts.ok + counts.failed == 0:
+            store.delete_run(
+                run.name
+            )  # nothing collected (e.g. a wrong model path): the fixed command may reuse the name
+        else:
+            store.update_run(run.id, status=_final_status(counts, interrupted=False))
+        raise
+    store.update_run(run.id, status=_final_status(store.counts(run), stats.interrupted))
     return GenerateResult(store.get_run(run.name), len(slots), stats, store.counts(run))
 
 

@@ -120,3 +120,13 @@ def test_a_rejected_key_stops_the_run_and_keeps_what_was_answered(make_prompts: 
     run = store.get_run("r")
     assert [r.prompt.prompt for r in store.responses(run)] == [prompt_text(i) for i in range(3)]
     assert run.status == "partial" and server.requests == 4
+
+
+def test_a_model_that_does_not_load_leaves_no_run_behind(make_prompts: MakePrompts, db_url: str) -> None:
+    ps = make_prompts(2)
+    with ChatServer() as server:
+        code, out = cli(server, db_url, Path(ps.source), "--model", "hf:/no/such/model")
+        assert code == 2 and "no such model directory" in out
+        assert not Store(db_url).has_run("r")
+        assert cli(server, db_url, Path(ps.source))[0] == 0  # the fixed command reuses the name
+    assert Store(db_url).get_run("r").model_spec == "openai:tiny"

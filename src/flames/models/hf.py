@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, GenerationConfig, Outcome
@@ -55,6 +56,9 @@ class HFBackend:
         if self.gguf_file:
             common["gguf_file"] = self.gguf_file
         where = f"{self.target}/{self.gguf_file}" if self.gguf_file else self.target
+        looks_like_path = self.target.startswith(("/", ".", "~")) or self.target.count("/") > 1
+        if looks_like_path and not Path(self.target).expanduser().is_dir():
+            raise BackendError(f"{self.kind}:{self.target}: no such model directory (or give a Hub id: org/name)")
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(self.target, **common)
         except (OSError, ValueError) as err:
