@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from flames import aio
 from flames.models.base import (
     BackendOptions,
     ChatRequest,
@@ -149,7 +150,7 @@ def generate(
     stats = CollectStats()
     try:
         if slots:
-            asyncio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
+            aio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
     except (KeyboardInterrupt, asyncio.CancelledError):
         stats.interrupted = True
     except BaseException:

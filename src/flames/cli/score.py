@@ -6,7 +6,6 @@ so an interrupted scoring resumes and the judgments stay available to `flames re
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from flames import aio
 from flames.cli.app import DbOption, app, console, err_console, fail
 from flames.metrics import compute_metrics
 from flames.models.base import BackendOptions
@@ -141,7 +141,7 @@ def score_and_report(
                 short = f"scoring {scorer.name.rsplit('/', 1)[-1]}"  # a judge's model path can be long
                 bar = stack.enter_context(RunProgress(len(work.pending), short, err_console)) if show else None
                 tally = _Tally(bar)
-                summary = asyncio.run(execute(store, scorer, work, tally))
+                summary = aio.run(execute(store, scorer, work, tally))
         except KeyboardInterrupt:
             raise fail(f"interrupted; rerun the same command to resume scoring with {label}.", code=130) from None
         console.print(

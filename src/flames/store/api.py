@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, Table, delete, func, select
+from sqlalchemy import Engine, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -173,18 +173,22 @@ class Store:
             )
             s.add(row)
             s.flush()
-            s.add_all(
-                PromptRow(
-                    prompt_set_id=row.id,
-                    prompt_id=p.id,
-                    position=i,
-                    dimension=p.dimension.value,
-                    subcomponent=p.subcomponent,
-                    attack_method=p.attack_method,
-                    text=p.prompt,
-                    meta=p.metadata,
-                )
-                for i, p in enumerate(prompt_set.prompts)
+            # one executemany, not 1,000 ORM objects: this is on the start-up path of every new run
+            s.execute(
+                insert(PromptRow),
+                [
+                    {
+                        "prompt_set_id": row.id,
+                        "prompt_id": p.id,
+                        "position": i,
+                        "dimension": p.dimension.value,
+                        "subcomponent": p.subcomponent,
+                        "attack_method": p.attack_method,
+                        "text": p.prompt,
+                        "meta": p.metadata,
+                    }
+                    for i, p in enumerate(prompt_set.prompts)
+                ],
             )
             return row.id
 
