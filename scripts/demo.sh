@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 N=${DEMO_PROMPTS:-20}
 DB=${DEMO_DB:-build/demo.db}
-RUN=smollm2-demo
+RUN="smollm2-demo-$N"  # the slice depends on N, and a run is tied to its prompt set
 mkdir -p "$(dirname "$DB")"
 if [ -z "${FLAMES_DATA:-}" ] && [ -f ../shared/data/flames-1k/Flames_1k_Chinese.jsonl ]; then
   export FLAMES_DATA=../shared/data/flames-1k  # this workspace's copy; elsewhere: cache or verified download
