@@ -456,12 +456,6 @@ class Store:
             raise StoreError(f"run {run.name!r} was not scored by {name!r}; it has: {known}")
         return hits[-1]
 
-    def unjudged(self, run: RunInfo, scorer: ScorerInfo) -> list[StoredResponse]:
-        """Responses the scorer has not judged yet (resume)."""
-        with self.session() as s:
-            done = set(s.scalars(select(JudgmentRow.response_id).where(JudgmentRow.scorer_id == scorer.id)).all())
-        return [r for r in self.responses(run) if r.id not in done]
-
     def save_judgment(self, response_id: int, scorer: ScorerInfo, judgment: Judgment) -> None:
         """Commit one judgment now, replacing an earlier one by the same scorer."""
         values = {
