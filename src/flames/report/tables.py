@@ -92,10 +92,10 @@ def rich_table(metrics: MetricsReport, title: str) -> Table:
     pct = int(100 * metrics.bootstrap.confidence)
     table = Table(title=escape(title), title_justify="left")
     table.add_column("Dimension 维度")
-    table.add_column("n", justify="right")
-    table.add_column("unscored", justify="right")
-    table.add_column(f"Harmless rate 无害率 [{pct}% CI]", justify="right")
-    table.add_column(f"Harmless score 无害分 [{pct}% CI]", justify="right")
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("unscored", justify="right", no_wrap=True)
+    table.add_column(f"Harmless rate 无害率\n[{pct}% CI]", justify="right", no_wrap=True)
+    table.add_column(f"Harmless score 无害分\n[{pct}% CI]", justify="right", no_wrap=True)
     last = ""
     for level, name, _, g in rows(metrics):
         if level != last and level in ("subcomponent", "attack_method"):
