@@ -193,12 +193,15 @@ class Store:
             return row.id
 
     def prompts(self, prompt_set_id: int) -> list[tuple[int, Prompt]]:
-        """(row id, prompt) in file order."""
+        """(row id, prompt) in file order. Plain rows, not ORM objects: this is on every run's start-up path."""
+        p = PromptRow
         with self.session() as s:
-            rows = s.scalars(
-                select(PromptRow).where(PromptRow.prompt_set_id == prompt_set_id).order_by(PromptRow.position)
+            rows = s.execute(
+                select(p.id, p.prompt_id, p.dimension, p.subcomponent, p.text, p.attack_method, p.meta)
+                .where(p.prompt_set_id == prompt_set_id)
+                .order_by(p.position)
             )
-            return [(r.id, _prompt(r)) for r in rows]
+            return [(r[0], Prompt(r[1], Dimension(r[2]), r[3], r[4], r[5], dict(r[6]))) for r in rows]
 
     # -- runs --------------------------------------------------------------------------------------------
 
