@@ -14,21 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from flames.cli import generate as generate_cli
+from flames.cli import score as score_cli
 from flames.cli.app import app, console, fail
-from flames.cli.score import (
-    Faithful,
-    JudgeApiKeyEnv,
-    JudgeBaseUrl,
-    JudgeConcurrency,
-    JudgeConstrained,
-    JudgeMaxNewTokens,
-    JudgeMaxRetries,
-    JudgeSamples,
-    MaxLength,
-    ScorerSpecs,
-    score_and_report,
-    scorer_options,
-)
+from flames.cli.score import Faithful, MaxLength, ScorerSpecs, score_and_report, scorer_options
 from flames.scorers.registry import make_scorer
 from flames.store import Store
 
@@ -53,13 +41,6 @@ def run(
     faithful: Faithful = False,
     scorer_batch_size: ScorerBatchSize = None,
     max_length: MaxLength = None,
-    judge_samples: JudgeSamples = 1,
-    judge_max_new_tokens: JudgeMaxNewTokens = 128,
-    judge_constrained: JudgeConstrained = False,
-    judge_base_url: JudgeBaseUrl = None,
-    judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
-    judge_concurrency: JudgeConcurrency = 8,
-    judge_max_retries: JudgeMaxRetries = 6,
     **generation: Any,
 ) -> None:
     """Generate answers, score them and print the report. 生成、评分、报告一步完成。
@@ -67,14 +48,11 @@ def run(
     Each stage resumes: stored answers are never requested again and stored judgments never re-judged.
     Generation failures are reported and the answers that did arrive are still scored (exit code 1).
     """
+    judge = {p.name: generation.pop(p.name) for p in _JUDGE_PARAMS}
     name = generation["run"] = generation["run"] or default_run_name(generation["model"])
     options = scorer_options(
         faithful=faithful, allow_pickle=generation["allow_pickle"], device=generation["device"],
-        dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length,
-        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
-        judge_constrained=judge_constrained, judge_base_url=judge_base_url,
-        judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
-        judge_max_retries=judge_max_retries,
+        dtype=generation["dtype"], batch_size=scorer_batch_size, max_length=max_length, **judge,
     )  # fmt: skip
     scorers = [make_scorer(spec, options) for spec in scorer or ["flames"]]  # a bad spec fails before generating
     generation_failed = False
@@ -94,13 +72,19 @@ def run(
         raise fail(f"some prompts have no answer yet; rerun the same command to retry them (run {name}).", code=1)
 
 
+_JUDGE_PARAMS = [
+    p for p in inspect.signature(score_cli.score, eval_str=True).parameters.values() if p.name.startswith("judge_")
+]
+"""The LLM-judge options, declared once on `flames score` and taken from there."""
+
+
 def _signature() -> inspect.Signature:
     """`flames generate`'s options (with `--run` made optional), then the scoring options, keyword-only."""
     gen = inspect.signature(generate_cli.generate, eval_str=True).parameters.values()
     own = inspect.signature(run, eval_str=True).parameters.values()
     params = [
         p.replace(annotation=RunName, default=None) if p.name == "run" else p
-        for p in [*gen, *own]
+        for p in [*gen, *own, *_JUDGE_PARAMS]
         if p.kind is not inspect.Parameter.VAR_KEYWORD
     ]
     return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params])
