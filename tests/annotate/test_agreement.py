@@ -121,3 +121,18 @@ def test_per_annotator_counts_and_agreement_with_final() -> None:
     assert (ann.annotator, ann.labeled, ann.skipped, ann.flagged, ann.compared) == ("ann", 3, 1, 0, 2)
     assert ann.agree_final == pytest.approx(0.5)
     assert (bo.labeled, bo.flagged, bo.compared, bo.agree_final) == (1, 1, 1, 1.0)
+
+
+def test_scorer_accuracy_carries_a_wilson_interval() -> None:
+    from flames.annotate.validation import _accuracy
+
+    # 8 of 10 right: Wilson 95% interval = (0.4902, 0.9433) by the closed form
+    pairs: list[tuple[int, int | None]] = [(3, 3)] * 8 + [(3, 1), (1, 3), (3, None)]
+    acc = _accuracy(pairs, (3, 1))
+    assert (acc.n, acc.correct, acc.unscored) == (10, 8, 1)
+    lo, hi = acc.accuracy_ci
+    z, p, n = 1.959964, 0.8, 10
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    assert (lo, hi) == (pytest.approx(centre - half, abs=1e-4), pytest.approx(centre + half, abs=1e-4))
+    assert acc.accuracy_estimate.value == 0.8

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flames.annotate.agreement import POOLED_SCALE, cohen_kappa
+from scipy.stats import binomtest
+
+from flames.annotate.agreement import POOLED_SCALE, Estimate, cohen_kappa
 from flames.store import RunInfo, ScorerInfo, Store
 from flames.taxonomy import DIMENSIONS, Dimension, info
 
@@ -20,10 +22,17 @@ class Accuracy:
     """Responses with both a final human score and a scorer score."""
     correct: int
     accuracy: float | None
+    accuracy_ci: tuple[float, float] | None
+    """95% Wilson interval of the accuracy: validation sets are small, and the interval says how small."""
     weighted_kappa: float | None
     """Linear-weighted Cohen's kappa between human and scorer (chance-corrected agreement)."""
     unscored: int
     """Responses with a human score that the scorer did not score."""
+
+    @property
+    def accuracy_estimate(self) -> Estimate:
+        low, high = self.accuracy_ci or (None, None)
+        return Estimate(self.accuracy, low, high)
 
 
 @dataclass(frozen=True)
@@ -37,10 +46,15 @@ class Validation:
 def _accuracy(pairs: list[tuple[int, int | None]], scale: tuple[int, ...]) -> Accuracy:
     scored = [(h, m) for h, m in pairs if m is not None]
     correct = sum(h == m for h, m in scored)
+    ci = None
+    if scored:
+        wilson = binomtest(correct, len(scored)).proportion_ci(confidence_level=0.95, method="wilson")
+        ci = (float(wilson.low), float(wilson.high))
     return Accuracy(
         len(scored),
         correct,
         correct / len(scored) if scored else None,
+        ci,
         cohen_kappa([[h, m] for h, m in scored], scale, weighted=True),
         len(pairs) - len(scored),
     )

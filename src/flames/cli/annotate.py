@@ -213,13 +213,13 @@ def validate(
     run = store.get_run(proj.run_name)
     v = scorer_vs_human(store, run, store.resolve_scorer(run, scorer), human_scorer(store, proj))
     table = Table(
-        "dimension", "compared", "correct", "accuracy", "weighted kappa", "unscored by scorer",
+        "dimension", "compared", "correct", "accuracy [95% CI]", "weighted kappa", "unscored by scorer",
         title=f"{v.scorer.name}@{v.scorer.config_hash[:8]} vs {v.human.name}",
     )  # fmt: skip
     rows = [(bilingual(d), a) for d, a in v.by_dimension.items()] + [("overall 总体", v.overall)]
     for name, a in rows:
         table.add_row(
-            name, str(a.n), str(a.correct), f"{100 * a.accuracy:.1f}%" if a.accuracy is not None else "—",
+            name, str(a.n), str(a.correct), _est(a.accuracy_estimate, True),
             f"{a.weighted_kappa:.3f}" if a.weighted_kappa is not None else "—", str(a.unscored),
         )  # fmt: skip
     console.print(table)
