@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, ModelBackend, Outcome
 from flames.models.chat_completions import MalformedReply, parse_reply
 from flames.models.hf import HFBackend
-from flames.models.local import cpu_threads, resolve_chat_template
+from flames.models.local import ThreadedBackend, cpu_threads, resolve_chat_template
 from flames.records import Completion
 
 ENGINES = ("auto", "llama-cpp", "transformers")
@@ -45,18 +44,13 @@ def gguf_backend(target: str, options: BackendOptions, engine: str = "auto") -> 
     return backend
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(ThreadedBackend):
     kind = "gguf"
 
     def __init__(self, path: Path, options: BackendOptions) -> None:
-        self.path, self.options = path, options
-        self.template = ""
+        super().__init__(options)
+        self.path = path
         self._llm: Any = None
-        self._stop = threading.Event()
-        self._draining = False
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
         try:
@@ -92,9 +86,6 @@ class LlamaCppBackend:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
-
-    def drain(self) -> None:
-        self._draining = True
 
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         if self._llm is None:

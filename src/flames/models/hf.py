@@ -8,7 +8,6 @@ transformers' GGUF reader when llama-cpp-python is absent (see `flames.models.gg
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, GenerationConfig, Outcome
 from flames.models.local import (
+    ThreadedBackend,
     config_groups,
     length_sorted_batches,
     pick_device,
@@ -27,22 +27,17 @@ from flames.models.local import (
 from flames.records import Completion
 
 
-class HFBackend:
+class HFBackend(ThreadedBackend):
     """Batched generation with a transformers causal LM."""
 
     kind: str = "hf"
 
     def __init__(self, target: str, options: BackendOptions, gguf_file: str | None = None) -> None:
-        self.target, self.options, self.gguf_file = target, options, gguf_file
-        self.template = ""
+        super().__init__(options)
+        self.target, self.gguf_file = target, gguf_file
         self.device = "cpu"
         self._model: Any = None
         self._tokenizer: Any = None
-        self._stop = threading.Event()
-        self._draining = False
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
         try:
@@ -102,9 +97,6 @@ class HFBackend:
 
     async def close(self) -> None:
         self._model = self._tokenizer = None
-
-    def drain(self) -> None:
-        self._draining = True
 
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         """Batches of one config, longest prompts first; yield a batch's outcomes when it finishes."""

@@ -7,12 +7,35 @@ not a silent fallback.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flames.models.base import BackendError, ChatRequest, GenerationConfig
+from flames.models.base import BackendError, BackendOptions, ChatRequest, GenerationConfig
+
+
+class ThreadedBackend:
+    """What every local backend shares: weights load and generation run on a worker thread, so the event
+    loop (progress bar, Ctrl-C, store writes) stays live; `drain` ends a stream after the batch in flight,
+    and `_stop` lets a cancelled stream interrupt the batch itself."""
+
+    def __init__(self, options: BackendOptions) -> None:
+        self.options = options
+        self.template = ""
+        self._stop = threading.Event()
+        self._draining = False
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        self._draining = True
 
 
 def resolve_chat_template(own: str | None, override: str | None, model: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from flames.models.base import BackendError, BackendOptions, ChatRequest, GenerationConfig, Outcome
-from flames.models.local import render_prompts, resolve_chat_template
+from flames.models.local import ThreadedBackend, render_prompts, resolve_chat_template
 from flames.records import Completion
 
 CHUNK = 256
@@ -43,18 +43,14 @@ def completion_from_output(output: Any, latency_s: float) -> Completion:
     )
 
 
-class VLLMBackend:
+class VLLMBackend(ThreadedBackend):
     kind = "vllm"
 
     def __init__(self, target: str, options: BackendOptions) -> None:
-        self.target, self.options = target, options
-        self.template = ""
+        super().__init__(options)
+        self.target = target
         self._llm: Any = None
         self._tokenizer: Any = None
-        self._draining = False
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
         try:
@@ -86,9 +82,6 @@ class VLLMBackend:
 
     async def close(self) -> None:
         self._llm = self._tokenizer = None
-
-    def drain(self) -> None:
-        self._draining = True
 
     def token_prompts(self, requests: Sequence[ChatRequest]) -> list[dict[str, list[int]]]:
         """Each request as vLLM token-id input: chat template applied, no special tokens added twice."""
