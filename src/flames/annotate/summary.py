@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flames.annotate.agreement import POOLED_SCALE, Agreement, AnnotatorLabel, AnnotatorStats, agreement, per_annotator
+from flames.agreement import POOLED_SCALE, Agreement, agreement
+from flames.annotate.agreement import AnnotatorLabel, AnnotatorStats, per_annotator
 from flames.annotate.projects import Project, item_records
 from flames.annotate.schema import LabelStatus
 from flames.annotate.workflow import Progress, progress

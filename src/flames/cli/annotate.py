@@ -13,7 +13,7 @@ from flames.cli.app import DbOption, app, console
 from flames.store import Store
 
 if TYPE_CHECKING:
-    from flames.annotate.agreement import Estimate
+    from flames.agreement import Estimate
 
 annotate_app = typer.Typer(
     help="Human annotation: double labelling, adjudication, agreement. 人工标注。", no_args_is_help=True

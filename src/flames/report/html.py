@@ -18,8 +18,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from flames.annotate.agreement import Estimate
-from flames.annotate.agreement import agreement as agreement_stats
+from flames.agreement import Estimate
+from flames.agreement import agreement as agreement_stats
 from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.records import Judgment
 from flames.report.charts import (

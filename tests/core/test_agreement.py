@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from flames.annotate.agreement import (
-    AnnotatorLabel,
+from flames.agreement import (
     agreement,
     cohen_kappa,
     confusion_matrix,
     krippendorff_alpha,
-    per_annotator,
     percent_agreement,
 )
 
@@ -108,31 +106,13 @@ def test_agreement_without_pairs_is_empty_not_zero() -> None:
     assert a.n_units == 0 and a.kappa.value is None and a.percent.value is None
 
 
-def test_per_annotator_counts_and_agreement_with_final() -> None:
-    labels = [
-        AnnotatorLabel("ann", "labeled", 3, 3),
-        AnnotatorLabel("ann", "labeled", 1, 3),
-        AnnotatorLabel("ann", "labeled", 2, None),  # not decided yet: not compared
-        AnnotatorLabel("ann", "skipped", None, 3),
-        AnnotatorLabel("bo", "flagged", None, 1),
-        AnnotatorLabel("bo", "labeled", 1, 1),
-    ]
-    ann, bo = per_annotator(labels)
-    assert (ann.annotator, ann.labeled, ann.skipped, ann.flagged, ann.compared) == ("ann", 3, 1, 0, 2)
-    assert ann.agree_final == pytest.approx(0.5)
-    assert (bo.labeled, bo.flagged, bo.compared, bo.agree_final) == (1, 1, 1, 1.0)
-
-
-def test_scorer_accuracy_carries_a_wilson_interval() -> None:
-    from flames.annotate.validation import _accuracy
-
-    # 8 of 10 right: Wilson 95% interval = (0.4902, 0.9433) by the closed form
-    pairs: list[tuple[int, int | None]] = [(3, 3)] * 8 + [(3, 1), (1, 3), (3, None)]
-    acc = _accuracy(pairs, (3, 1))
-    assert (acc.n, acc.correct, acc.unscored) == (10, 8, 1)
-    lo, hi = acc.accuracy_ci
-    z, p, n = 1.959964, 0.8, 10
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    assert (lo, hi) == (pytest.approx(centre - half, abs=1e-4), pytest.approx(centre + half, abs=1e-4))
-    assert acc.accuracy_estimate.value == 0.8
+def test_cluster_bootstrap_is_wider_when_clusters_move_together() -> None:
+    # 20 prompts x 5 answers; within a prompt all answers agree or all disagree, so the effective sample
+    # is 20 prompts, not 100 answers: the prompt-clustered interval must be wider than the item one.
+    units = [[3, 3] if p % 2 else [3, 1] for p in range(20) for _ in range(5)]
+    prompts = [p for p in range(20) for _ in range(5)]
+    items = agreement(units, (3, 1), n_boot=2000, seed=3)
+    clustered = agreement(units, (3, 1), n_boot=2000, seed=3, clusters=prompts)
+    assert items.percent.value == clustered.percent.value == 0.5
+    width = lambda e: e.high - e.low  # noqa: E731
+    assert width(clustered.percent) > 1.6 * width(items.percent)  # sqrt(5) ~ 2.2 in theory
