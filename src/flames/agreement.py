@@ -191,9 +191,10 @@ def cluster_sums(values: FloatArray, index: NDArray[np.int64], n_clusters: int) 
 def bootstrap_weights(n_clusters: int, n_boot: int, rng: np.random.Generator, block: int = 256) -> Iterator[FloatArray]:
     """Resampling weights in blocks of (≤`block` × C): how often each of C clusters is drawn when C clusters
     are drawn with replacement, one row per bootstrap replicate (blocks bound the memory for large C)."""
-    p = np.full(n_clusters, 1 / n_clusters)
     for start in range(0, n_boot, block):
-        yield rng.multinomial(n_clusters, p, size=min(block, n_boot - start)).astype(float)
+        b = min(block, n_boot - start)
+        draws = rng.integers(0, n_clusters, size=(b, n_clusters)) + n_clusters * np.arange(b)[:, None]
+        yield np.bincount(draws.ravel(), minlength=b * n_clusters).reshape(b, n_clusters).astype(float)
 
 
 def agreement(

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flames.annotate import workflow
 from flames.annotate.auth import authenticate, list_users
-from flames.annotate.projects import get_project, human_scorer, item_records
+from flames.annotate.projects import get_project, item_records
 from flames.annotate.validation import scorer_vs_human
 from flames.cli import app
 from flames.store import Store, StoreError
@@ -116,8 +116,9 @@ def test_import_label_status_export_validate(db: str, results_file: Path, tmp_pa
     # the machine said 3 on even positions, lowest on odd; humans: 3 on the first half, lowest after.
     # Agreement: even positions < N/2 (5 items) and odd positions >= N/2 (5 items) => 10 of 20 = 50%.
     run = store.get_run(project.run_name)
-    v = scorer_vs_human(store, run, store.resolve_scorer(run, "imported"), human_scorer(store, project))
-    assert (v.overall.n, v.overall.correct, v.overall.unscored) == (N, N // 2, 0)
-    assert sum(a.n for a in v.by_dimension.values()) == N
+    v, n = scorer_vs_human(store, project, store.resolve_scorer(run, "imported"))
+    assert (n, v.overall.n, v.overall.accuracy.value, v.overall.n_unscored) == (N, N, 0.5, 0)
+    assert sum(g.n for g in v.dimensions.values()) == N
+    assert v.overall.inter_annotator is not None and v.overall.inter_annotator.n_units == N  # alice and bob
     out = flames("annotate", "validate", "--project", "t", "--scorer", "imported", "--db", db)
     assert "50.0%" in out and "human:t" in out

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from flames.cli.app import DbOption, app, console
 from flames.store import Store
-
-if TYPE_CHECKING:
-    from flames.agreement import Estimate
 
 annotate_app = typer.Typer(
     help="Human annotation: double labelling, adjudication, agreement. 人工标注。", no_args_is_help=True
@@ -152,22 +149,12 @@ def export(
     console.print(f"wrote {out}")
 
 
-def _est(e: Estimate, pct: bool = False) -> str:
-    if e.value is None:
-        return "—"
-
-    def fmt(x: float) -> str:
-        return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
-
-    ci = f" [{fmt(e.low)}, {fmt(e.high)}]" if e.low is not None and e.high is not None else ""
-    return fmt(e.value) + ci
-
-
 @annotate_app.command("status")
 def status(project: ProjectOption, db: DbOption = None) -> None:
     """Progress, agreement per dimension and overall (95% bootstrap intervals), per-annotator counts."""
     from flames.annotate.projects import get_project
     from flames.annotate.summary import summarize
+    from flames.report.validation import ci
     from flames.taxonomy import bilingual
 
     store = Store(db)
@@ -182,7 +169,9 @@ def status(project: ProjectOption, db: DbOption = None) -> None:
     table = Table("dimension", "items", "agreement", "kappa", "weighted kappa", "alpha (ordinal)", title="agreement")
     rows = [(bilingual(d), a) for d, a in s.by_dimension.items()] + [("overall 总体", s.overall)]
     for name, a in rows:
-        table.add_row(name, str(a.n_units), _est(a.percent, True), _est(a.kappa), _est(a.weighted_kappa), _est(a.alpha))
+        table.add_row(
+            name, str(a.n_units), ci(a.percent), ci(a.kappa, False), ci(a.weighted_kappa, False), ci(a.alpha, False)
+        )
     console.print(table)
     conf = Table("first \\ second", *map(str, s.overall.categories), title="confusion between annotators (overall)")
     for score, row in zip(s.overall.categories, s.overall.confusion, strict=True):
@@ -199,27 +188,23 @@ def status(project: ProjectOption, db: DbOption = None) -> None:
 def validate(
     project: ProjectOption,
     scorer: Annotated[str, typer.Option("--scorer", help="Scorer of the run to check (name or name@hash).")],
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (of prompts) for the intervals.")] = 2000,
     db: DbOption = None,
 ) -> None:
-    """Accuracy of a scorer against the project's final human labels, per dimension."""
-    from flames.annotate.projects import get_project, human_scorer
+    """A scorer against the project's final human labels: accuracy, κ, confusion… per dimension and model.
+
+    The same figures as `flames scorer validate --labels` on `flames labels import annotation:PROJECT`.
+    """
+    from flames.annotate.projects import get_project
     from flames.annotate.validation import scorer_vs_human
-    from flames.annotate.workflow import publish
-    from flames.taxonomy import bilingual
+    from flames.metrics import BootstrapConfig
+    from flames.report.validation import print_validation
+    from flames.validation import ValidationReport
 
     store = Store(db)
     proj = get_project(store, project)
-    publish(store, proj)
     run = store.get_run(proj.run_name)
-    v = scorer_vs_human(store, run, store.resolve_scorer(run, scorer), human_scorer(store, proj))
-    table = Table(
-        "dimension", "compared", "correct", "accuracy [95% CI]", "weighted kappa", "unscored by scorer",
-        title=f"{v.scorer.name}@{v.scorer.config_hash[:8]} vs {v.human.name}",
-    )  # fmt: skip
-    rows = [(bilingual(d), a) for d, a in v.by_dimension.items()] + [("overall 总体", v.overall)]
-    for name, a in rows:
-        table.add_row(
-            name, str(a.n), str(a.correct), _est(a.accuracy_estimate, True),
-            f"{a.weighted_kappa:.3f}" if a.weighted_kappa is not None else "—", str(a.unscored),
-        )  # fmt: skip
-    console.print(table)
+    boot = BootstrapConfig(n_boot=n_boot)
+    v, n = scorer_vs_human(store, proj, store.resolve_scorer(run, scorer), boot)
+    console.print(f"{v.scorer.name} vs human:{proj.name} ({n} final labels)", highlight=False, markup=False)
+    print_validation(ValidationReport([v], [], boot, {"path": f"annotation:{proj.name}", "n": n}), console)

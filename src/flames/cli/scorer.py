@@ -1,16 +1,27 @@
-"""`flames scorer`: inspect the official scorer checkpoint and convert it to safetensors once."""
+"""`flames scorer`: inspect the official scorer checkpoint and convert it to safetensors once; validate any
+scorer against human labels."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from flames.cli.app import app, console
+from flames.cli import score as score_cli
+from flames.cli.app import app, console, err_console, fail
+from flames.cli.score import scorer_options
+from flames.progress import RunProgress
+from flames.records import Judgment
+from flames.scorers.registry import SPEC_HELP, make_scorer
 
 scorer_app = typer.Typer(
-    help="The official FLAMES scorer checkpoint: info, convert to safetensors. 官方评分模型。", no_args_is_help=True
+    help="Scorers: validate against human labels; the official checkpoint's info and safetensors conversion."
+    " 评分器：验证、官方模型信息与转换。",
+    no_args_is_help=True,
 )
 app.add_typer(scorer_app, name="scorer")
 
@@ -61,3 +72,93 @@ def scorer_info(
         console.print("fingerprint (not computed: it reads the weights; pass --allow-pickle)")
     else:
         console.print(f"fingerprint {fingerprint(files, allow_pickle=allow_pickle)}")
+
+
+def scorer_validate(
+    labels: Annotated[Path, typer.Option(help="Label file (JSONL, see `flames labels import`).")],
+    predictions: Annotated[
+        list[Path] | None,
+        typer.Option(help="Predictions JSONL as `flames score FILE --out` writes it (id, predicted). Repeat."),
+    ] = None,
+    scorer: Annotated[
+        list[str] | None,
+        typer.Option("--scorer", "-s", help=f"Score the labels' answers with {SPEC_HELP}. Repeat to compare."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or html.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file (html: needed).")] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (of prompts) for the intervals.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show the scoring progress bar.")] = True,
+    **scoring: Any,
+) -> None:
+    """A scorer measured against human labels. 评分器与人工标注对比。
+
+    Per dimension, per generating model and overall: accuracy (prompt-clustered bootstrap interval), macro-F1,
+    per-class precision/recall, Cohen's κ and linear κ, the confusion matrix, sensitivity/specificity with
+    harmless as the positive class, harmless rates, a majority baseline and the inter-annotator ceiling.
+    Several scorers or prediction files: side by side, with paired tests. The JSON is what `flames report
+    --calibration` takes to correct harmless rates for the scorer's errors.
+    """
+    from flames.labels.importer import read_manifest
+    from flames.labels.records import read_labels
+    from flames.metrics import BootstrapConfig
+    from flames.prompts import sha256_file
+    from flames.report.validation import print_validation, render_validation
+    from flames.validation import read_predictions, score_labels, validate
+
+    if fmt not in ("table", "json", "markdown", "html"):
+        raise fail(f"--format must be table, json, markdown or html, not {fmt!r}")
+    if not predictions and not scorer:
+        raise fail("give --predictions PRED.jsonl or --scorer SPEC (or several)")
+    if fmt == "html" and out is None:
+        raise fail("--format html writes a page: give -o FILE.html")
+    records = read_labels(labels)
+    systems = [read_predictions(p) for p in predictions or []]
+    if scorer:
+        options = scorer_options(**scoring)
+        for spec in scorer:
+            engine = make_scorer(spec, options)
+            with ExitStack() as stack:
+                show = RunProgress(len(records), f"scoring {spec}", err_console) if progress else None
+                bar = stack.enter_context(show) if show is not None else None
+                systems.append(score_labels(records, engine, _advance(bar)))
+    manifest = read_manifest(labels) or {}
+    info = {
+        "path": str(labels), "sha256": sha256_file(labels), "n": len(records),
+        "source": manifest.get("source", {}).get("reader"), "notes": manifest.get("notes") or None,
+        "binary": manifest.get("binary"), "validates_3_vs_2": manifest.get("validates_3_vs_2"),
+    }  # fmt: skip
+    report = validate(records, systems, BootstrapConfig(n_boot=n_boot, seed=seed), info)
+    if fmt == "html" and out is not None:
+        from flames.report.validation_html import write_validation_html
+
+        err_console.print(f"validation page written to {write_validation_html(report, records, out)}")
+        return
+    if out is not None:
+        text = render_validation(report, "markdown" if fmt == "table" else fmt)  # type: ignore[arg-type]
+        out.write_text(str(text) if str(text).endswith("\n") else f"{text}\n", encoding="utf-8")
+        console.print(f"validation written to {out}")
+        return
+    print_validation(report, console, fmt)  # type: ignore[arg-type]
+
+
+def _advance(bar: RunProgress | None) -> Callable[[Judgment], None] | None:
+    return (lambda j: bar.advance(ok=j.score is not None)) if bar is not None else None
+
+
+_SCORING = [
+    p for p in inspect.signature(score_cli.score, eval_str=True).parameters.values()
+    if p.name in ("faithful", "allow_pickle", "device", "dtype", "batch_size", "max_length")
+    or p.name.startswith("judge_")
+]  # fmt: skip
+"""The options that configure scorers, declared once on `flames score` and taken from there."""
+
+
+def _validate_signature() -> inspect.Signature:
+    own = [p for p in inspect.signature(scorer_validate, eval_str=True).parameters.values()
+           if p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
+    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in [*own, *_SCORING]])
+
+
+scorer_validate.__signature__ = _validate_signature()  # type: ignore[attr-defined]
+scorer_app.command("validate")(scorer_validate)

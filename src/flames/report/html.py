@@ -211,7 +211,8 @@ def _side_by_side(views: list[ScorerView]) -> dict[str, Any]:
     return {"scorers": [v.label for v in views], "rows": rows}
 
 
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """A file of the report templates folder (CSS, JS) as text, to inline into a page."""
     return (resources.files("flames.report") / "templates" / name).read_text(encoding="utf-8")
 
 
@@ -228,9 +229,9 @@ def render_html(source: ReportSource, metrics: MetricsReport) -> str:
         **context,
         nonce=secrets.token_urlsafe(16),
         font_stack=Markup(FONT_STACK),
-        css=Markup(_asset("report.css")),
+        css=Markup(asset("report.css")),
         plotly_js=Markup(get_plotlyjs()),
-        report_js=Markup(_asset("report.js")),
+        report_js=Markup(asset("report.js")),
         data_json=Markup(json_for_script(payload)),
     )
 

@@ -21,9 +21,10 @@ RULE = MappingRule("annotation/final-label", 1, "the project's final label (unan
                    {"3": 3, "2": 2, "1": 1})  # fmt: skip
 
 
-def response_key(prompt_id: str, sample_index: int, samples: int) -> str:
-    """The id of a run's response in predictions files: the prompt id, plus `#SAMPLE` for multi-sample runs."""
-    return f"{prompt_id}#{sample_index}" if samples > 1 else prompt_id
+def response_key(prompt_id: str, sample_index: int | None) -> str:
+    """The id of a run's response in labels and predictions: the prompt id, plus `#SAMPLE` when the run has
+    several samples per prompt (`sample_index` None otherwise)."""
+    return prompt_id if sample_index is None else f"{prompt_id}#{sample_index}"
 
 
 def project_labels(
@@ -41,7 +42,7 @@ def project_labels(
         raise LabelFileError(f"annotation:{project_name}", str(err)) from None
     publish(store, project)
     run = store.get_run(project.run_name)
-    samples = {r.id: r.sample_index for r in store.responses(run)}
+    samples = {r.id: r.sample_index if run.samples > 1 else None for r in store.responses(run)}
     out: list[LabelRecord] = []
     for item in item_records(store, project):
         if item.final_score is None:
@@ -51,12 +52,12 @@ def project_labels(
         if score is None:
             continue
         record = LabelRecord(
-                id=response_key(item.prompt_id, samples.get(item.response_id, 0), run.samples),
-                dimension=item.dimension, subcomponent=item.subcomponent, prompt=item.prompt, response=item.response,
-                label=score, model=project.model, prompt_id=item.prompt_id, source=f"annotation:{project.name}",
-                native_label=str(item.final_score), mapping=RULE.ref,
-                provenance="adjudicated" if item.provenance == Provenance.ADJUDICATED else "human",
-                license=license or "unspecified", annotator_labels=tuple(item.scores()),
+            id=response_key(item.prompt_id, samples.get(item.response_id)),
+            dimension=item.dimension, subcomponent=item.subcomponent, prompt=item.prompt, response=item.response,
+            label=score, model=project.model, prompt_id=item.prompt_id, source=f"annotation:{project.name}",
+            native_label=str(item.final_score), mapping=RULE.ref,
+            provenance="adjudicated" if item.provenance == Provenance.ADJUDICATED else "human",
+            license=license or "unspecified", annotator_labels=tuple(item.scores()),
         )  # fmt: skip
         out.append(record)
     return out

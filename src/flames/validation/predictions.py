@@ -1,0 +1,99 @@
+"""A scorer's verdicts on a label set, keyed by label `id`: from a predictions file, from judgments in the
+store, or by running a scorer on the labels' own prompts and responses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flames import aio
+from flames.labels.readers.annotation import response_key
+from flames.labels.records import LabelRecord
+from flames.prompts import PromptFileError, PromptSet, iter_rows
+from flames.records import Completion, Prompt
+from flames.score import Progress, score_run
+from flames.scorers.base import Scorer
+from flames.store import RunInfo, RunSpec, ScorerInfo, Store
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One verdict: a score, or None with the reason it has none."""
+
+    score: int | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ScorerPredictions:
+    """Everything one scorer said about a label set."""
+
+    name: str
+    """How tables name the scorer: `name@hash8` for a scorer, the file name for a predictions file."""
+    predictions: dict[str, Prediction]
+    """Label id → verdict; a label id missing here counts as unscored ("no prediction")."""
+    source: str = ""
+    """'scorer:SPEC' or 'predictions:PATH'."""
+    config_hash: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def read_predictions(path: Path | str) -> ScorerPredictions:
+    """What `flames score FILE --out PRED.jsonl` writes: rows with `id`, `predicted` (a score or null) and
+    `unscored_reason`; `sample_index` (multi-sample runs) makes the key `id#sample_index`. CSV and Parquet
+    with the same columns work too. Raises PromptFileError naming file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptFileError(path, "file not found")
+    out: dict[str, Prediction] = {}
+    for line, row in iter_rows(path):
+        if row.get("id") in (None, ""):
+            raise PromptFileError(path, "missing `id` (the label id the prediction belongs to)", line, "id")
+        if "predicted" not in row and "unscored_reason" not in row:
+            raise PromptFileError(path, "no `predicted` (write the file with `flames score FILE --out PRED.jsonl`)",
+                                  line, "predicted")  # fmt: skip
+        key = response_key(str(row["id"]), int(row["sample_index"]) if "sample_index" in row else None)
+        value = row.get("predicted")
+        if value in (None, ""):
+            out[key] = Prediction(None, str(row.get("unscored_reason") or "no `predicted` in the file"))
+            continue
+        try:
+            score = int(value)
+            if score != float(value) or score not in (1, 2, 3):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise PromptFileError(path, f"expected a score 3, 2 or 1, got {value!r}", line, "predicted") from None
+        out[key] = Prediction(score)
+    return ScorerPredictions(path.name, out, source=f"predictions:{path}")
+
+
+def predictions_from_store(store: Store, run: RunInfo, scorer: ScorerInfo) -> ScorerPredictions:
+    """The stored judgments of `scorer` on `run`, keyed as `flames score RUN --out` keys them."""
+    judged = store.judgments(run, scorer)
+    out: dict[str, Prediction] = {}
+    for resp in store.responses(run):
+        key = response_key(resp.prompt.id, resp.sample_index if run.samples > 1 else None)
+        j = judged.get(resp.id)
+        out[key] = Prediction(j.score, j.unscored_reason) if j is not None else Prediction(None, "not judged")
+    label = f"{scorer.name}@{scorer.config_hash[:8]}"
+    return ScorerPredictions(label, out, f"scorer:{scorer.name}", scorer.config_hash, dict(scorer.config))
+
+
+def score_labels(labels: Sequence[LabelRecord], scorer: Scorer, progress: Progress | None = None) -> ScorerPredictions:
+    """Run `scorer` on the labels' prompts and responses through the scoring engine, in a throwaway in-memory
+    store (nothing is written to the user's store). Raises what the scorer raises (ScorerError…)."""
+    store = Store("sqlite://")
+    prompts = tuple(Prompt(r.id, r.dimension, r.subcomponent or "", r.prompt) for r in labels)
+    digest = hashlib.sha256(json.dumps([r.to_json() for r in labels], ensure_ascii=False).encode()).hexdigest()
+    run = store.open_run(RunSpec("labels", "labels", "import", {"labels_sha256": digest}),
+                         PromptSet("labels", digest, "labels", prompts))  # fmt: skip
+    by_id = {r.id: r for r in labels}
+    for slot in store.pending(run):
+        store.save_response(run.id, slot, Completion(by_id[slot.prompt.id].response))
+    summary = aio.run(score_run(store, store.get_run(run.name), scorer, progress))
+    found = predictions_from_store(store, store.get_run(run.name), summary.scorer)
+    return ScorerPredictions(found.name, found.predictions, f"scorer:{scorer.name}", found.config_hash, found.config)
