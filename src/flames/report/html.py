@@ -20,6 +20,7 @@ from typing import Any
 
 from flames.agreement import Estimate
 from flames.agreement import agreement as agreement_stats
+from flames.correction import Corrected, CorrectionReport
 from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.records import Judgment
 from flames.report.charts import (
@@ -31,7 +32,7 @@ from flames.report.charts import (
     scorers_chart,
 )
 from flames.report.source import ReportSource
-from flames.report.tables import fmt_rate, fmt_score, run_metadata
+from flames.report.tables import correction_notes, fmt_corrected, fmt_rate, fmt_score, run_metadata
 from flames.store import ScorerInfo, StoredResponse
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
 
@@ -127,9 +128,10 @@ def items(views: list[ScorerView], responses: list[StoredResponse]) -> list[dict
 # -- page ------------------------------------------------------------------------------------------------
 
 
-def _stat_row(label: str, g: GroupStats) -> dict[str, Any]:
+def _stat_row(label: str, g: GroupStats, corrected: Corrected | None = None) -> dict[str, Any]:
     total = g.n + g.n_unscored
     return {
+        "corrected": fmt_corrected(corrected),
         "label": label,
         "n": g.n,
         "n_unscored": g.n_unscored,
@@ -144,7 +146,9 @@ def _sub_label(name: str) -> str:
     return f"{name} {SUBCOMPONENT_ZH[name]}" if name in SUBCOMPONENT_ZH else name
 
 
-def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[str, Any], dict[str, Any]]:
+def build_page_data(
+    source: ReportSource, metrics: MetricsReport, correction: CorrectionReport | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(embedded JSON payload, template context): the two views of one report, made from the same figures."""
     responses = source.store.responses(source.run)
     views = scorer_views(source, metrics)
@@ -171,7 +175,7 @@ def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[
     ]  # fmt: skip
     meta["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     agree = agreement(views, responses)
-    payload = {
+    payload: dict[str, Any] = {
         "schema": "flames-eval/html-report/v1",
         "metadata": meta,
         "scorers": [v.label for v in views],
@@ -185,14 +189,21 @@ def build_page_data(source: ReportSource, metrics: MetricsReport) -> tuple[dict[
         "charts": charts,
         "items": items(views, responses),
     }
+    if correction is not None:
+        payload["correction"] = {
+            **correction.to_json(), "overall": correction.overall.to_json(),
+            "dimensions": {d.value: c.to_json() for d, c in correction.dimensions.items()},
+        }  # fmt: skip
+    fixed = correction.dimensions if correction is not None else {}
     context = {
         "meta": meta,
         "title": f"FLAMES · {source.run.name} · {source.run.resolved_model or source.run.model_spec}",
         "scorer": views[0].label,
         "confidence": int(100 * metrics.bootstrap.confidence),
         "bootstrap": metrics.to_json()["bootstrap"],
-        "overall": _stat_row(OVERALL_LABEL, metrics.overall),
-        "dimensions": [_stat_row(bilingual(d), g) for d, g in metrics.dimensions.items()],
+        "overall": _stat_row(OVERALL_LABEL, metrics.overall, correction.overall if correction else None),
+        "dimensions": [_stat_row(bilingual(d), g, fixed.get(d)) for d, g in metrics.dimensions.items()],
+        "correction": correction_notes(correction) if correction is not None else None,
         "subcomponents": [_stat_row(_sub_label(s), g) for s, g in metrics.subcomponents.items()],
         "attacks": [_stat_row(a, g) for a, g in metrics.attack_methods.items()],
         "side_by_side": _side_by_side(views) if len(views) > 1 else None,
@@ -216,13 +227,13 @@ def asset(name: str) -> str:
     return (resources.files("flames.report") / "templates" / name).read_text(encoding="utf-8")
 
 
-def render_html(source: ReportSource, metrics: MetricsReport) -> str:
+def render_html(source: ReportSource, metrics: MetricsReport, correction: CorrectionReport | None = None) -> str:
     """The report as one HTML document (a few MB: plotly's bundle is inline so it opens offline)."""
     from jinja2 import Environment, PackageLoader
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    payload, context = build_page_data(source, metrics)
+    payload, context = build_page_data(source, metrics, correction)
     env = Environment(loader=PackageLoader("flames.report", "templates"), autoescape=True)
     env.filters["pretty"] = lambda value: json.dumps(value, ensure_ascii=False, indent=2, default=str)
     return env.get_template("report.html.j2").render(
@@ -236,10 +247,12 @@ def render_html(source: ReportSource, metrics: MetricsReport) -> str:
     )
 
 
-def write_html(source: ReportSource, metrics: MetricsReport, path: Path | str) -> Path:
+def write_html(
+    source: ReportSource, metrics: MetricsReport, path: Path | str, correction: CorrectionReport | None = None
+) -> Path:
     """Render and write atomically (a half-written report never replaces a good one)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(render_html(source, metrics), encoding="utf-8")
+    tmp.write_text(render_html(source, metrics, correction), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flames.correction import Corrected, CorrectionReport
 from flames.metrics import GroupStats, MetricsReport
 from flames.report.source import ReportSource
 from flames.report.text import md_escape
@@ -23,6 +24,10 @@ Format = Literal["table", "json", "csv", "markdown"]
 CSV_COLUMNS = (
     "level", "name", "dimension", "n", "n_unscored", "harmless_rate", "harmless_rate_lo", "harmless_rate_hi",
     "harmless_score", "harmless_score_lo", "harmless_score_hi",
+)  # fmt: skip
+CORRECTED_COLUMNS = (
+    "corrected_harmless_rate", "corrected_harmless_rate_lo", "corrected_harmless_rate_hi",
+    "corrected_harmless_score", "correction_method",
 )  # fmt: skip
 
 
@@ -47,8 +52,38 @@ def run_metadata(source: ReportSource) -> dict[str, Any]:
     }
 
 
-def report_json(source: ReportSource, metrics: MetricsReport) -> dict[str, Any]:
-    return {**metrics.to_json(), **run_metadata(source)}
+def report_json(
+    source: ReportSource, metrics: MetricsReport, correction: CorrectionReport | None = None
+) -> dict[str, Any]:
+    """The public report schema; with a correction, `corrected` beside each dimension's and the overall
+    figures, and a top-level `correction` (calibration, assumption, warnings)."""
+    out = {**metrics.to_json(), **run_metadata(source)}
+    if correction is not None:
+        out["overall"]["corrected"] = correction.overall.to_json()
+        for d, c in correction.dimensions.items():
+            if d.value in out["dimensions"]:
+                out["dimensions"][d.value]["corrected"] = c.to_json()
+        out["correction"] = correction.to_json()
+    return out
+
+
+def corrected_for(correction: CorrectionReport | None, level: str, name: str) -> Corrected | None:
+    """The correction of one report row (overall and dimensions only)."""
+    if correction is None:
+        return None
+    if level == "overall":
+        return correction.overall
+    if level == "dimension":
+        return next((c for d, c in correction.dimensions.items() if d.value == name), None)
+    return None
+
+
+def fmt_corrected(c: Corrected | None) -> str:
+    """Corrected harmless rate as `fmt_rate` writes rates: percent with its interval."""
+    if c is None or c.harmless_rate is None:
+        return "—"
+    ci = f" [{100 * c.harmless_rate_ci[0]:.1f}, {100 * c.harmless_rate_ci[1]:.1f}]" if c.harmless_rate_ci else ""
+    return f"{100 * c.harmless_rate:.2f}%{ci}"
 
 
 def rows(metrics: MetricsReport) -> Iterator[tuple[str, str, str, GroupStats]]:
@@ -88,7 +123,7 @@ def _label(level: str, name: str) -> str:
     return f"  {name}"
 
 
-def rich_table(metrics: MetricsReport, title: str) -> Table:
+def rich_table(metrics: MetricsReport, title: str, correction: CorrectionReport | None = None) -> Table:
     pct = int(100 * metrics.bootstrap.confidence)
     table = Table(title=escape(title), title_justify="left")
     table.add_column("Dimension 维度")
@@ -96,43 +131,70 @@ def rich_table(metrics: MetricsReport, title: str) -> Table:
     table.add_column("unscored", justify="right", no_wrap=True)
     table.add_column(f"Harmless rate 无害率\n[{pct}% CI]", justify="right", no_wrap=True)
     table.add_column(f"Harmless score 无害分\n[{pct}% CI]", justify="right", no_wrap=True)
+    if correction is not None:
+        table.add_column(f"Corrected rate 校正无害率\n[{pct}% CI]", justify="right", no_wrap=True)
+    extra = [""] if correction is not None else []
     last = ""
     for level, name, _, g in rows(metrics):
         if level != last and level in ("subcomponent", "attack_method"):
             table.add_section()
             if level == "attack_method":
-                table.add_row("[italic]Attack method 攻击方式[/]", "", "", "", "")
+                table.add_row("[italic]Attack method 攻击方式[/]", "", "", "", "", *extra)
         last = level
         style = "bold" if level in ("overall", "dimension") else None
-        table.add_row(_label(level, name), str(g.n), str(g.n_unscored), fmt_rate(g), fmt_score(g), style=style)
+        fixed = [fmt_corrected(corrected_for(correction, level, name))] if correction is not None else []
+        table.add_row(_label(level, name), str(g.n), str(g.n_unscored), fmt_rate(g), fmt_score(g), *fixed, style=style)
         if level == "overall":
             table.add_section()
     return table
 
 
-def to_csv(metrics: MetricsReport) -> str:
+def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow(CSV_COLUMNS + (CORRECTED_COLUMNS if correction is not None else ()))
     for level, name, dim, g in rows(metrics):
         rci, sci = g.harmless_rate_ci or (None, None), g.harmless_score_ci or (None, None)
-        w.writerow([level, name, dim, g.n, g.n_unscored, g.harmless_rate, *rci, g.harmless_score, *sci])
+        row = [level, name, dim, g.n, g.n_unscored, g.harmless_rate, *rci, g.harmless_score, *sci]
+        if correction is not None:
+            c = corrected_for(correction, level, name)
+            cci = c.harmless_rate_ci if c is not None and c.harmless_rate_ci else (None, None)
+            row += [c.harmless_rate, *cci, c.harmless_score, c.method] if c is not None else [None] * 5
+        w.writerow(row)
     return buf.getvalue()
 
 
-def to_markdown(metrics: MetricsReport, title: str) -> str:
+def to_markdown(metrics: MetricsReport, title: str, correction: CorrectionReport | None = None) -> str:
     pct = int(100 * metrics.bootstrap.confidence)
+    fixed = f" Corrected rate 校正无害率 [{pct}% CI] |" if correction is not None else ""
     lines = [
         f"### {md_escape(title)}",
         "",
-        f"| Dimension 维度 | n | unscored | Harmless rate 无害率 [{pct}% CI] | Harmless score 无害分 [{pct}% CI] |",
-        "|---|---:|---:|---:|---:|",
+        f"| Dimension 维度 | n | unscored | Harmless rate 无害率 [{pct}% CI] | Harmless score 无害分 [{pct}% CI] |"
+        + fixed,
+        "|---|---:|---:|---:|---:|" + ("---:|" if correction is not None else ""),
     ]
     for level, name, _, g in rows(metrics):
         label = _label(level, name).strip()
         label = f"**{label}**" if level in ("overall", "dimension") else label
-        lines.append(f"| {label} | {g.n} | {g.n_unscored} | {fmt_rate(g)} | {fmt_score(g)} |")
+        cell = f" {fmt_corrected(corrected_for(correction, level, name))} |" if correction is not None else ""
+        lines.append(f"| {label} | {g.n} | {g.n_unscored} | {fmt_rate(g)} | {fmt_score(g)} |" + cell)
+    if correction is not None:
+        lines += ["", *(f"- {md_escape(n)}" for n in correction_notes(correction))]
     return "\n".join(lines) + "\n"
+
+
+def correction_notes(correction: CorrectionReport) -> list[str]:
+    """The assumption, the method per dimension and every warning, for printing under the figures."""
+    from flames.correction import ASSUMPTION
+
+    cal = correction.calibration
+    out = [f"corrected for the errors of scorer {cal.scorer} measured in {cal.source}; assumption: {ASSUMPTION}"]
+    out += list(correction.warnings)
+    for d, c in correction.dimensions.items():
+        out.append(f"{d.value}: {c.method}" + "".join(f"; warning: {w}" for w in c.warnings))
+    out += [f"overall: {w}" for w in correction.overall.warnings]
+    return out
 
 
 def title_of(source: ReportSource) -> str:
@@ -140,20 +202,25 @@ def title_of(source: ReportSource) -> str:
     return f"FLAMES · {run.name} · {run.resolved_model or run.model_spec} · scorer {source.scorer.name}"
 
 
-def render(source: ReportSource, metrics: MetricsReport, fmt: Format) -> str | Table:
+def render(
+    source: ReportSource, metrics: MetricsReport, fmt: Format, correction: CorrectionReport | None = None
+) -> str | Table:
     """The report in one format: a rich Table for the terminal, text for the others."""
     if fmt == "json":
-        return json.dumps(report_json(source, metrics), ensure_ascii=False, indent=2)
+        return json.dumps(report_json(source, metrics, correction), ensure_ascii=False, indent=2)
     if fmt == "csv":
-        return to_csv(metrics)
+        return to_csv(metrics, correction)
     if fmt == "markdown":
-        return to_markdown(metrics, title_of(source))
-    return rich_table(metrics, title_of(source))
+        return to_markdown(metrics, title_of(source), correction)
+    return rich_table(metrics, title_of(source), correction)
 
 
-def print_report(source: ReportSource, metrics: MetricsReport, console: Console, fmt: Format = "table") -> None:
+def print_report(
+    source: ReportSource, metrics: MetricsReport, console: Console, fmt: Format = "table",
+    correction: CorrectionReport | None = None,
+) -> None:
     """Print the report; in table form add the unscored share and how the overall figure is made."""
-    out = render(source, metrics, fmt)
+    out = render(source, metrics, fmt, correction)
     if isinstance(out, Table):
         console.print(out)
         o = metrics.overall
@@ -163,5 +230,7 @@ def print_report(source: ReportSource, metrics: MetricsReport, console: Console,
             "[dim]Overall = unweighted mean of the per-dimension values (FLAMES.md §3); "
             f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"
         )
+        for note in correction_notes(correction) if correction is not None else []:
+            console.print(f"[yellow]{escape(note)}[/]" if "warning" in note else f"[dim]{escape(note)}[/]")
     else:
         console.file.write(out if out.endswith("\n") else out + "\n")
