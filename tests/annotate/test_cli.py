@@ -14,6 +14,8 @@ from flames.annotate.auth import authenticate, list_users
 from flames.annotate.projects import get_project, item_records
 from flames.annotate.validation import scorer_vs_human
 from flames.cli import app
+from flames.labels.records import read_labels
+from flames.official_format import official_rows, write_jsonl
 from flames.store import Store, StoreError
 from flames.taxonomy import info
 
@@ -122,3 +124,18 @@ def test_import_label_status_export_validate(db: str, results_file: Path, tmp_pa
     assert v.overall.inter_annotator is not None and v.overall.inter_annotator.n_units == N  # alice and bob
     out = flames("annotate", "validate", "--project", "t", "--scorer", "imported", "--db", db)
     assert "50.0%" in out and "human:t" in out
+
+    # the same final labels as a label set: two annotators each, ids that join with `flames score RUN --out`
+    labels_file = tmp_path / "t-labels.jsonl"
+    out = flames("labels", "import", "annotation:t", "-o", str(labels_file), "--db", db)
+    assert f"{N} labels" in out
+    recs = read_labels(labels_file)
+    assert all(len(r.annotator_labels) == 2 and r.model == "model-x" and r.subcomponent for r in recs)
+    assert sum(r.provenance == "adjudicated" for r in recs) == N // 2
+    pred = tmp_path / "pred.jsonl"
+    write_jsonl(official_rows(store, run, store.resolve_scorer(run, "imported")), pred)  # what `score --out` writes
+    report = json.loads(flames("scorer", "validate", "--labels", str(labels_file), "--predictions", str(pred),
+                               "--format", "json", "--n-boot", "200"))  # fmt: skip
+    overall = report["scorers"][0]["overall"]
+    assert (overall["n"], overall["accuracy"], overall["n_unscored"]) == (N, 0.5, 0)
+    assert overall["inter_annotator"]["percent"]["value"] == 0.5  # alice and bob agree on half the items
