@@ -62,28 +62,32 @@ def _pair_onehots(units: Units, categories: Sequence[int]) -> FloatArray:
     """U×k×k: a 1 at (first score, second score) of each unit."""
     idx = _index(categories)
     out = np.zeros((len(units), len(categories), len(categories)))
-    for n, u in enumerate(units):
-        out[n, idx[u[0]], idx[u[1]]] = 1.0
+    first = [idx[u[0]] for u in units]
+    second = [idx[u[1]] for u in units]
+    out[np.arange(len(units)), first, second] = 1.0
     return out
 
 
-def _coincidences(units: Units, categories: Sequence[int]) -> FloatArray:
-    """U×k×k: Krippendorff's coincidences of each unit (ordered pairs of different raters, over m−1)."""
+def _unit_counts(units: Units, categories: Sequence[int]) -> tuple[FloatArray, FloatArray]:
+    """(U×k: how often each unit received each category, U: the unit's number of scores)."""
     idx = _index(categories)
-    out = np.zeros((len(units), len(categories), len(categories)))
-    for n, u in enumerate(units):
-        counts = np.bincount([idx[s] for s in u], minlength=len(categories)).astype(float)
-        out[n] = (np.outer(counts, counts) - np.diag(counts)) / (len(u) - 1)
-    return out
+    sizes = np.array([len(u) for u in units], dtype=float)
+    rows = np.repeat(np.arange(len(units)), sizes.astype(int))
+    cols = [idx[s] for u in units for s in u]
+    counts = np.zeros((len(units), len(categories)))
+    np.add.at(counts, (rows, cols), 1.0)
+    return counts, sizes
 
 
-def _pair_counts(units: Units) -> FloatArray:
+def _coincidences(counts: FloatArray, sizes: FloatArray) -> FloatArray:
+    """U×k×k: Krippendorff's coincidences of each unit (ordered pairs of different raters, over m−1)."""
+    pairs = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(counts.shape[1])
+    return np.asarray(pairs / (sizes - 1)[:, None, None], dtype=float)
+
+
+def _pair_counts(counts: FloatArray, sizes: FloatArray) -> FloatArray:
     """U×2: (agreeing pairs, all pairs) among each unit's scores."""
-    out = np.zeros((len(units), 2))
-    for n, u in enumerate(units):
-        _, counts = np.unique(np.asarray(u), return_counts=True)
-        out[n] = ((counts * (counts - 1)).sum() / 2, len(u) * (len(u) - 1) / 2)
-    return out
+    return np.stack([(counts * (counts - 1)).sum(axis=1) / 2, sizes * (sizes - 1) / 2], axis=1)
 
 
 def disagreement_weights(k: int, weighted: bool) -> FloatArray:
@@ -139,7 +143,10 @@ def _value(x: FloatArray | float) -> float | None:
 def percent_agreement(units: Units) -> float | None:
     """Share of agreeing pairs among all pairs of scores given to the same item."""
     rated = _rated(units)
-    return _value(_percent(_pair_counts(rated).sum(axis=0))) if rated else None
+    if not rated:
+        return None
+    categories = sorted({s for u in rated for s in u})
+    return _value(_percent(_pair_counts(*_unit_counts(rated, categories)).sum(axis=0)))
 
 
 def confusion_matrix(units: Units, categories: Sequence[int]) -> NDArray[np.int64]:
@@ -161,7 +168,7 @@ def cohen_kappa(units: Units, categories: Sequence[int], weighted: bool = False)
 def krippendorff_alpha(units: Units, categories: Sequence[int]) -> float | None:
     """Krippendorff's alpha with the ordinal metric; units may have any number (≥2) of scores."""
     rated = _rated(units)
-    return _value(_alpha(_coincidences(rated, categories).sum(axis=0))) if rated else None
+    return _value(_alpha(_coincidences(*_unit_counts(rated, categories)).sum(axis=0))) if rated else None
 
 
 def percentile_interval(samples: FloatArray, level: float) -> tuple[float | None, float | None]:
@@ -220,9 +227,10 @@ def agreement(
         zeros = tuple(tuple(0 for _ in categories) for _ in categories)
         return Agreement(tuple(categories), 0, none, none, none, none, zeros)
     index, n_clusters = cluster_index([clusters[i] for i in keep] if clusters is not None else range(n))
+    unit_counts = _unit_counts(rated, categories)
     pairs = cluster_sums(_pair_onehots(rated, categories), index, n_clusters)
-    coinc = cluster_sums(_coincidences(rated, categories), index, n_clusters)
-    counts = cluster_sums(_pair_counts(rated), index, n_clusters)
+    coinc = cluster_sums(_coincidences(*unit_counts), index, n_clusters)
+    counts = cluster_sums(_pair_counts(*unit_counts), index, n_clusters)
     plain, linear = disagreement_weights(k, False), disagreement_weights(k, True)
 
     def stats(weights: FloatArray) -> dict[str, FloatArray]:
