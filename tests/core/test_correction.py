@@ -84,8 +84,8 @@ def test_warnings_and_undefined_corrections() -> None:
     c = chance.dimensions[Dimension.LEGALITY]
     assert c.harmless_rate is None and "no better than chance" in c.warnings[0]
     # calibration labels without 2 on a 3/2/1 dimension: harmless vs not only, no corrected score
-    binary = correct(_records(Dimension.SAFETY, [3, 2, 1] * 10), _cal(Dimension.SAFETY, (3, 2, 1),
-                                                                      [[90, 5, 5], [0, 0, 0], [10, 20, 70]]))  # fmt: skip
+    no_twos = _cal(Dimension.SAFETY, (3, 2, 1), [[90, 5, 5], [0, 0, 0], [10, 20, 70]])
+    binary = correct(_records(Dimension.SAFETY, [3, 2, 1] * 10), no_twos)
     b = binary.dimensions[Dimension.SAFETY]
     assert b.method == RG_BINARY and b.harmless_rate == pytest.approx((1 / 3 + 0.9 - 1) / (0.9 + 0.9 - 1))
     assert b.harmless_score is None and any("never use 2" in w for w in b.warnings)

@@ -15,9 +15,11 @@ BOOT = BootstrapConfig(n_boot=400, seed=0)
 MODELS = ("m1", "m2", "m3")
 
 
-def _label(i: int, dim: Dimension, human: int, model: str, prompt: int, annotators: tuple[int, ...] = ()) -> LabelRecord:
-    return LabelRecord(f"l{i}", dim, f"问题 {prompt}", f"回答 {i}", human, "test", str(human),
-                       {"rule": "r", "version": 1}, "human", "MIT", model=model, annotator_labels=annotators)  # fmt: skip
+def _label(
+    i: int, dim: Dimension, human: int, model: str, prompt: int, annotators: tuple[int, ...] = ()
+) -> LabelRecord:
+    return LabelRecord(f"l{i}", dim, f"问题 {prompt}", f"回答 {i}", human, "test", str(human), {"rule": "r"},
+                       "human", "MIT", model=model, annotator_labels=annotators)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,7 @@ def test_figures_equal_scikit_learn(data: tuple[list[LabelRecord], ScorerPredict
             assert cls.support == support[k]
             assert (cls.precision is None and np.isnan(prec[k])) or cls.precision == pytest.approx(prec[k])
             assert (cls.recall is None and np.isnan(rec[k])) or cls.recall == pytest.approx(rec[k])
+            assert (cls.f1 is None and np.isnan(f1[k])) or cls.f1 == pytest.approx(f1[k])
         assert g.kappa.value == pytest.approx(sk.cohen_kappa_score(y, s, labels=list(scale)))
         assert g.kappa_linear.value == pytest.approx(sk.cohen_kappa_score(y, s, labels=list(scale), weights="linear"))
         hy, hs = np.array(y) == 3, np.array(s) == 3
@@ -78,7 +81,9 @@ def test_figures_equal_scikit_learn(data: tuple[list[LabelRecord], ScorerPredict
         assert g.accuracy.low <= g.accuracy.value <= g.accuracy.high  # type: ignore[operator]
 
 
-def test_unscored_labels_are_counted_apart_with_their_reasons(data: tuple[list[LabelRecord], ScorerPredictions]) -> None:
+def test_unscored_labels_are_counted_apart_with_their_reasons(
+    data: tuple[list[LabelRecord], ScorerPredictions],
+) -> None:
     labels, sp = data
     g = validate_scorer(labels, sp, BOOT).overall
     judged_none = sum(1 for r in labels if r.id in sp.predictions and sp.predictions[r.id].score is None)
