@@ -73,7 +73,7 @@ def _unit_counts(units: Units, categories: Sequence[int]) -> tuple[FloatArray, F
     idx = _index(categories)
     sizes = np.array([len(u) for u in units], dtype=float)
     rows = np.repeat(np.arange(len(units)), sizes.astype(int))
-    cols = [idx[s] for u in units for s in u]
+    cols = np.array([idx[s] for u in units for s in u], dtype=np.int64)
     counts = np.zeros((len(units), len(categories)))
     np.add.at(counts, (rows, cols), 1.0)
     return counts, sizes
