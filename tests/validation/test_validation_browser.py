@@ -43,8 +43,8 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + "\n" for i, r in enumerate(labels)
     ), encoding="utf-8")  # fmt: skip
     out = tmp / "validation.html"
-    result = CliRunner().invoke(app, ["scorer", "validate", "--labels", str(tmp / "labels.jsonl"), "--predictions",
-                                      str(tmp / "pred.jsonl"), "-f", "html", "-o", str(out), "--n-boot", "100"])  # fmt: skip
+    args = ["--labels", str(tmp / "labels.jsonl"), "--predictions", str(tmp / "pred.jsonl"), "-f", "html"]
+    result = CliRunner().invoke(app, ["scorer", "validate", *args, "-o", str(out), "--n-boot", "100"])
     assert result.exit_code == 0, result.output
     return out
 
