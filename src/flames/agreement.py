@@ -228,18 +228,20 @@ def agreement(
         return Agreement(tuple(categories), 0, none, none, none, none, zeros)
     index, n_clusters = cluster_index([clusters[i] for i in keep] if clusters is not None else range(n))
     unit_counts = _unit_counts(rated, categories)
-    pairs = cluster_sums(_pair_onehots(rated, categories), index, n_clusters)
-    coinc = cluster_sums(_coincidences(*unit_counts), index, n_clusters)
+    pairs = cluster_sums(_pair_onehots(rated, categories), index, n_clusters).reshape(n_clusters, k * k)
+    coinc = cluster_sums(_coincidences(*unit_counts), index, n_clusters).reshape(n_clusters, k * k)
     counts = cluster_sums(_pair_counts(*unit_counts), index, n_clusters)
+    features = np.concatenate([pairs, coinc, counts], axis=1)  # one matrix product per bootstrap block
     plain, linear = disagreement_weights(k, False), disagreement_weights(k, True)
 
     def stats(weights: FloatArray) -> dict[str, FloatArray]:
-        conf = np.tensordot(weights, pairs, axes=(-1, 0))
+        f = weights @ features
+        conf = f[..., : k * k].reshape(*f.shape[:-1], k, k)
         return {
-            "percent": _percent(np.tensordot(weights, counts, axes=(-1, 0))),
+            "percent": _percent(f[..., 2 * k * k :]),
             "kappa": _kappa(conf, plain),
             "weighted_kappa": _kappa(conf, linear),
-            "alpha": _alpha(np.tensordot(weights, coinc, axes=(-1, 0))),
+            "alpha": _alpha(f[..., k * k : 2 * k * k].reshape(*f.shape[:-1], k, k)),
         }
 
     point = stats(np.ones(n_clusters))
@@ -255,5 +257,5 @@ def agreement(
         est["kappa"],
         est["weighted_kappa"],
         est["alpha"],
-        tuple(tuple(int(c) for c in row) for row in pairs.sum(axis=0).astype(int)),
+        tuple(tuple(int(c) for c in row) for row in pairs.sum(axis=0).reshape(k, k).astype(int)),
     )
