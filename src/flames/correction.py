@@ -117,6 +117,7 @@ class Corrected:
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """The `corrected` object of the report schema (rates in [0, 1], scores in [0, 100])."""
         return {
             "harmless_rate": self.harmless_rate,
             "harmless_score": self.harmless_score,
@@ -137,6 +138,7 @@ class CorrectionReport:
     """Report-wide warnings (e.g. the calibration measured another scorer)."""
 
     def to_json(self) -> dict[str, Any]:
+        """The report's top-level `correction`: calibration, assumption, warnings."""
         cal = self.calibration
         return {
             "calibration": {"file": cal.source, "scorer": cal.scorer, "config_hash": cal.config_hash,

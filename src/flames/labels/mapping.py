@@ -104,6 +104,7 @@ class ImportTally:
 
     @property
     def binary(self) -> bool:
+        """True when every rule used only gives 3 or 1."""
         return all(r.binary for r in self.rules.values())
 
     def lines(self) -> list[str]:

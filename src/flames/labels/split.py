@@ -52,6 +52,7 @@ class Split:
         return len(hit), len({r.prompt_id for r in hit})
 
     def summary(self, by: str, seed: int) -> dict[str, Any]:
+        """The `split.json` of this split (schema flames-eval/labels-split/v1): counts per part, leakage."""
         leaked, prompts = self.leaked
         return {
             "schema": SPLIT_SCHEMA, "by": by, "seed": seed, "fold": self.name or None,
@@ -62,6 +63,7 @@ class Split:
         }  # fmt: skip
 
     def parts(self) -> dict[str, list[LabelRecord]]:
+        """train, test (and dev when not empty), by file name."""
         parts = {"train": self.train, "test": self.test}
         return parts | ({"dev": self.dev} if self.dev else {})
 

@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from importlib import resources
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flames.agreement import Estimate
 from flames.agreement import agreement as agreement_stats
-from flames.correction import Corrected, CorrectionReport
 from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.records import Judgment
 from flames.report.charts import (
@@ -35,6 +34,9 @@ from flames.report.source import ReportSource
 from flames.report.tables import correction_notes, fmt_corrected, fmt_rate, fmt_score, run_metadata
 from flames.store import ScorerInfo, StoredResponse
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
+
+if TYPE_CHECKING:  # the correction module is imported only when a report is corrected
+    from flames.correction import Corrected, CorrectionReport
 
 NOT_JUDGED = "not judged by this scorer"
 _JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))

@@ -7,18 +7,20 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flames.correction import Corrected, CorrectionReport
 from flames.metrics import GroupStats, MetricsReport
 from flames.report.source import ReportSource
 from flames.report.text import md_escape
 from flames.store import RunInfo
 from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
+
+if TYPE_CHECKING:  # the correction module is imported only when a report is corrected
+    from flames.correction import Corrected, CorrectionReport
 
 Format = Literal["table", "json", "csv", "markdown"]
 CSV_COLUMNS = (

@@ -24,14 +24,17 @@ COLUMNS = (
 
 
 def pct(x: float | None) -> str:
+    """A fraction as a percent with one decimal (— for None)."""
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
 def num(x: float | None) -> str:
+    """A statistic with three decimals (— for None)."""
     return "—" if x is None else f"{x:.3f}"
 
 
 def ci(e: Estimate, percent: bool = True) -> str:
+    """An estimate with its interval: `72.7% [61.0%, 83.1%]` or `0.512 [0.401, 0.620]`."""
     fmt = pct if percent else num
     if e.value is None:
         return "—"
@@ -89,6 +92,7 @@ SPLIT = 7
 
 
 def rich_tables(report: ValidationReport) -> Group:
+    """The terminal form: two tables per scorer, its confusion matrices, then the paired comparisons."""
     parts: list[Table] = []
     for v in report.scorers:
         for title, first, last in (("agreement 一致性", 1, SPLIT), ("harmless view 无害视角", SPLIT, len(COLUMNS))):
@@ -121,12 +125,14 @@ def _comparison_table(comparisons: list[PairedAccuracy]) -> Table:
 
 
 def comparison_cells(c: PairedAccuracy) -> list[str]:
+    """n, accuracy A, accuracy B, B − A with its interval (points), p-value, McNemar p."""
     diff = "—" if c.diff is None else f"{100 * c.diff:+.1f} pts [{100 * (c.diff_ci[0] or 0):+.1f}, " \
                                       f"{100 * (c.diff_ci[1] or 0):+.1f}]"  # fmt: skip
     return [str(c.n), pct(c.accuracy_a), pct(c.accuracy_b), diff, num(c.p_value), num(c.mcnemar_p)]
 
 
 def to_markdown(report: ValidationReport) -> str:
+    """The Markdown form (hostile scorer names escaped)."""
     lines: list[str] = []
     for v in report.scorers:
         lines += [f"### Scorer {md_escape(v.scorer.name)} vs human labels", ""]
@@ -164,6 +170,7 @@ def render_validation(report: ValidationReport, fmt: ValidationFormat) -> str | 
 
 
 def print_validation(report: ValidationReport, console: Console, fmt: ValidationFormat = "table") -> None:
+    """Print the report; in table form with its notes (labels' caveats, intervals, positive class)."""
     out = render_validation(report, fmt)
     if isinstance(out, Group):
         console.print(out)

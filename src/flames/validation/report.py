@@ -34,6 +34,7 @@ class ScorerValidation:
     """Per generating model (labels with a `model`), pooled over dimensions."""
 
     def to_json(self) -> dict[str, Any]:
+        """One entry of the schema's `scorers` list."""
         sc = self.scorer
         return {
             "scorer": {"name": sc.name, "source": sc.source, "config_hash": sc.config_hash, "config": sc.config},
@@ -62,6 +63,7 @@ class PairedAccuracy:
     """Exact McNemar test on single labels (ignores prompt clustering; for reference)."""
 
     def to_json(self) -> dict[str, Any]:
+        """One entry of the schema's `comparisons` list."""
         return {
             "a": self.a, "b": self.b, "n": self.n, "accuracy_a": self.accuracy_a, "accuracy_b": self.accuracy_b,
             "diff": self.diff, "diff_ci": list(self.diff_ci) if self.diff_ci[0] is not None else None,

@@ -89,6 +89,7 @@ class GroupValidation:
 
     @property
     def balanced_accuracy(self) -> float | None:
+        """(sensitivity + specificity) / 2, None when either is undefined."""
         if self.sensitivity is None or self.specificity is None:
             return None
         return (self.sensitivity + self.specificity) / 2
@@ -99,6 +100,7 @@ class GroupValidation:
         return 2 in self.labels and self.n > 0 and self.per_class[2].support == 0
 
     def to_json(self) -> dict[str, Any]:
+        """The GROUP object of the schema (docs/labels.md)."""
         ia = self.inter_annotator
         return {
             "n": self.n,

@@ -64,6 +64,7 @@ def project_labels(
 
 
 def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[LabelRecord]:
+    """Records of the project `target` in the store `options.db`."""
     yield from project_labels(Store(options.db), target, tally, options.license)
 
 

@@ -43,6 +43,7 @@ def models_in(columns: list[str]) -> list[str]:
 
 
 def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[LabelRecord]:
+    """Records of a Do-Not-Answer file (see the module docstring); LabelFileError for another format."""
     path = Path(target)
     models: list[str] | None = None
     for line, row in read_rows(path, options.encoding, options.sheet):

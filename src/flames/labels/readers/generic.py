@@ -37,6 +37,7 @@ def _cell(row: dict[str, Any], options: ReaderOptions, name: str) -> str:
 
 
 def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[LabelRecord]:
+    """Records of a user's file with the column and label mapping of `options` (see the module docstring)."""
     path = Path(target)
     unknown = set(options.columns) - set(FIELDS)
     if unknown:

@@ -41,6 +41,7 @@ def _encoding(path: Path, given: str | None) -> str:
 
 
 def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[LabelRecord]:
+    """Two records per row of a JADE-DB v3 alignment CSV (see the module docstring)."""
     path = Path(target)
     dimension = READER.dimension(options, path)
     source = f"jade-v3:{path.name}"

@@ -37,6 +37,7 @@ def model_from_name(path: Path) -> str | None:
 
 
 def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[LabelRecord]:
+    """Records of an XSTest v2 completion file (see the module docstring)."""
     path = Path(target)
     dimension = READER.dimension(options, path)
     model = options.model or model_from_name(path)
