@@ -79,11 +79,11 @@ def load_calibration(path: Path | str, scorer: str | None = None) -> Calibration
     """The calibration in a `flames scorer validate --format json` file. With several scorers in the file,
     the one named `scorer` (name, or name@hash8) is used. Raises CalibrationError."""
     path = Path(path)
+    how = "write one with `flames scorer validate --labels L.jsonl --scorer SPEC --format json -o FILE`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise CalibrationError(f"{path}: cannot read a validation JSON ({err})") from None
-    how = "write one with `flames scorer validate --labels L.jsonl --scorer SPEC --format json -o FILE`"
+        raise CalibrationError(f"{path}: cannot read a validation JSON ({err}); {how}") from None
     if not isinstance(data, dict) or data.get("schema") != VALIDATION_SCHEMA:
         raise CalibrationError(f"{path}: not a {VALIDATION_SCHEMA} file; {how}")
     entries = data.get("scorers") or []
