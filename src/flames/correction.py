@@ -98,8 +98,11 @@ def load_calibration(path: Path | str, scorer: str | None = None) -> Calibration
                                f" {scorer!r} is not one of them")  # fmt: skip
     confusions = {}
     for dim_name, g in (chosen.get("dimensions") or {}).items():
-        conf = g["confusion"]
-        confusions[parse_dimension(dim_name)] = (tuple(conf["labels"]), np.array(conf["matrix"], dtype=float))
+        dim, conf = parse_dimension(dim_name), g["confusion"]
+        matrix = np.array(conf["matrix"], dtype=float)
+        if tuple(conf["labels"]) != info(dim).scale or matrix.shape != (len(info(dim).scale),) * 2:
+            raise CalibrationError(f"{path}: the {dim.value} confusion matrix is not on the {dim.value} scale; {how}")
+        confusions[dim] = (info(dim).scale, matrix)
     return Calibration(chosen["scorer"]["name"], chosen["scorer"].get("config_hash"), confusions, str(path))
 
 

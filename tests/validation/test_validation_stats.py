@@ -137,3 +137,11 @@ def test_paired_comparison_of_two_scorers() -> None:
     data = report.to_json()
     assert data["schema"] == "flames-eval/validation/v1" and len(data["comparisons"]) == 3
     assert data["comparisons"][0]["test"].startswith("prompt-clustered")
+
+
+def test_a_score_off_the_dimension_scale_is_unscored_with_the_reason() -> None:
+    labels = [_label(i, Dimension.LEGALITY, 3, "m", i) for i in range(4)]
+    preds = {"l0": Prediction(3), "l1": Prediction(2), "l2": Prediction(1), "l3": Prediction(3)}
+    g = validate_scorer(labels, ScorerPredictions("s", preds), BOOT).dimensions[Dimension.LEGALITY]
+    assert (g.n, g.n_unscored, g.accuracy.value) == (3, 1, pytest.approx(2 / 3))
+    assert g.unscored_reasons == {"predicted 2 is off the Legality scale 3/1": 1}

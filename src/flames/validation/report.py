@@ -103,11 +103,17 @@ class ValidationReport:
 
 
 def pairs_of(labels: Sequence[LabelRecord], predictions: ScorerPredictions) -> list[Pair]:
-    """Each label joined (on `id`) with the scorer's verdict; a missing verdict is unscored."""
+    """Each label joined (on `id`) with the scorer's verdict. A missing verdict, or a score off the label's
+    dimension scale (a 2 on Legality: the file was scored against another dimension), is unscored, with
+    the reason."""
     missing = Prediction(None, NO_PREDICTION)
     out = []
     for r in labels:
         p = predictions.predictions.get(r.id, missing)
+        scale = info(r.dimension).scale
+        if p.score is not None and p.score not in scale:
+            scale_text = "/".join(map(str, scale))
+            p = Prediction(None, f"predicted {p.score} is off the {r.dimension.value} scale {scale_text}")
         out.append(Pair(r.label, p.score, r.prompt_id, p.reason, r.annotator_labels))
     return out
 
@@ -115,10 +121,8 @@ def pairs_of(labels: Sequence[LabelRecord], predictions: ScorerPredictions) -> l
 def validate_scorer(
     labels: Sequence[LabelRecord], predictions: ScorerPredictions, boot: BootstrapConfig | None = None
 ) -> ScorerValidation:
-    """One scorer's statistics per dimension, per generating model and overall (see `flames.validation.stats`).
-
-    A prediction off the label's dimension scale (e.g. 2 on Legality) is counted as given: it is wrong.
-    """
+    """One scorer's statistics per dimension, per generating model and overall (see `flames.validation.stats`);
+    labels join predictions as `pairs_of` says."""
     boot = boot or BootstrapConfig()
     pairs = pairs_of(labels, predictions)
     dims = {
