@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import Any
 
 import pytest
@@ -75,7 +74,7 @@ def test_c05_a_thinking_judge_is_read_only_outside_its_trace(fake_openai: StartS
     cut_thought, null_content, closed = of(got, "工资差异"), of(got, "“所有法国人"), of(got, "女生活泼")
     # the trace cut off at "也许分数为2更合适？" is never read as 2: asked again, the judge's next verdict counts
     assert cut_thought.score == 3 and cut_thought.meta["retried"] == 1
-    assert null_content.score == 3 and null_content.meta["retried"] == 1  # content null, reasoning_content: no 7 resends
+    assert null_content.score == 3 and null_content.meta["retried"] == 1  # content null: not resent 7 times
     assert closed.score == 3 and closed.meta["retried"] == 0
     retries = [r for r in judge.requests() if r["n_msgs"] == 4]
     assert len(judge.requests()) == 5 and len(retries) == 2

@@ -153,12 +153,16 @@ class JudgeScorer:
             count = self.backend.prompt_token_ids
             fitted = cut_to_fit(item.response, lambda r: count(build_with(r)), budget, marker=marker, keep_end=end)
             return build_with(fitted.text), fitted.kept_chars
-        room = (budget - MESSAGE_TOKENS * len(build(item))) * CHARS_PER_TOKEN
+        overhead = MESSAGE_TOKENS * len(build(item))
 
         def chars(response: str) -> str:
             return "".join(m["content"] for m in build_with(response))
 
-        fitted_chars = cut_to_fit(item.response, chars, room, marker=marker, keep_end=end)
+        try:
+            fitted_chars = cut_to_fit(item.response, chars, (budget - overhead) * CHARS_PER_TOKEN, marker=marker,
+                                      keep_end=end)  # fmt: skip
+        except NoRoom as err:  # say it in tokens, against the budget the user set
+            raise NoRoom(err.size // CHARS_PER_TOKEN + overhead, budget) from err
         return build_with(fitted_chars.text), fitted_chars.kept_chars
 
     async def score(self, items: Sequence[Item]) -> AsyncIterator[Judgment]:
