@@ -96,7 +96,7 @@ def test_c05_a_judge_cut_off_twice_is_unscored_naming_the_token_option(
     cut_thought, null_content = of(got, "工资差异"), of(got, "“所有法国人")
     for j in (cut_thought, null_content):
         assert j.score is None and j.unscored_reason is not None and "retry" not in j.meta
-        assert "--judge-max-new-tokens (now 128)" in j.unscored_reason
+        assert "raise --judge-max-new-tokens (now 128" in j.unscored_reason
     assert (cut_thought.unscored_reason or "").startswith(
         "judge answer unreadable after one retry: cut off by the token limit inside its reasoning"
     )

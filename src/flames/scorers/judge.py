@@ -195,11 +195,9 @@ class JudgeScorer:
             item, sample = by_key[key], state[key][k]
             verdict = self._record(sample, item, outcome)
             if not sample.done and verdict is not None and verdict.kind is not None:
-                previous = sample.answers[-1]
+                previous, problem = sample.answers[-1], verdict.kind
                 try:
-                    again, cut = self.fit(
-                        item, lambda it: rubric.retry_messages(it, previous, s.constrained, verdict.kind or "format")
-                    )
+                    again, cut = self.fit(item, lambda it: rubric.retry_messages(it, previous, s.constrained, problem))
                 except NoRoom:
                     sample.problems.append("no room for the retry within --judge-max-input-tokens")
                     sample.done = True
@@ -241,16 +239,14 @@ class JudgeScorer:
         sample.served_by = outcome.meta.get("model") or sample.served_by
         verdict = rubric.parse_verdict(outcome.text, item.dimension, outcome.finish_reason)
         sample.score = verdict.score
-        if verdict.problem:
-            hint = self._hint(verdict)
-            sample.problems.append(verdict.problem + hint)
+        if verdict.problem and verdict.kind == "truncated":
+            n = self.settings.max_new_tokens
+            sample.problems.append(f"{verdict.problem}; raise --judge-max-new-tokens (now {n}; thinking judges need"
+                                   " 1024 or more)")  # fmt: skip
+        elif verdict.problem:
+            sample.problems.append(verdict.problem)
         sample.done = verdict.score is not None or len(sample.answers) > 1
         return verdict
-
-    def _hint(self, verdict: rubric.Verdict) -> str:
-        if verdict.kind != "truncated":
-            return ""
-        return f"; raise --judge-max-new-tokens (now {self.settings.max_new_tokens}), a thinking judge needs room"
 
     def _no_room(self, item: Item, err: NoRoom) -> Judgment:
         reason = (
