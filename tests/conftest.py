@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,8 @@ os.environ["FLAMES_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 FLAMES_1K = REPO.parent / "shared" / "data" / "flames-1k" / "Flames_1k_Chinese.jsonl"
+CASES = REPO.parent / "shared" / "cases"
+"""Real-world reproductions: inputs and the reply rules of a fake OpenAI-compatible server per case."""
 
 
 @pytest.fixture(scope="session")
@@ -111,3 +117,48 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'flames.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@dataclass(frozen=True)
+class FakeOpenAI:
+    """A running `cases/common/fakeoai.py`: its base URL and its request log (one JSON object a request)."""
+
+    base_url: str
+    log: Path
+
+    def requests(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def fake_openai(tmp_path: Path) -> Iterator[Callable[[Path], FakeOpenAI]]:
+    """`fake_openai(rules.json)` starts the cases' fake OpenAI-compatible server on a free loopback port with
+    those reply rules (the bodies real providers sent, from `../shared/cases`); stopped after the test."""
+    server = CASES / "common" / "fakeoai.py"
+    if not server.is_file():
+        pytest.fail(f"test data missing: {server} (the shared real-world cases)")
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(rules: Path) -> FakeOpenAI:
+        port = _free_port()
+        log = tmp_path / f"fakeoai-{port}.jsonl"
+        errors = tmp_path / f"fakeoai-{port}.stderr"
+        cmd = [sys.executable, str(server), str(rules), str(port), str(log), "300"]
+        with errors.open("wb") as err:
+            started.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return FakeOpenAI(f"http://127.0.0.1:{port}/v1", log)
+            except OSError:
+                if started[-1].poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"fakeoai.py did not start on port {port}: {errors.read_text(errors='replace')}")
+                time.sleep(0.05)
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -46,3 +46,25 @@ def test_a_real_small_model_judges_its_own_answers(smollm2: Path, prompts_file: 
     assert len(by_constraint[False]) == 3
     for j in by_constraint[False].values():
         assert (j.score is None) == ("unreadable after one retry" in (j.unscored_reason or ""))
+
+
+async def test_a_local_judge_counts_its_prompt_as_the_model_reads_it(smollm2: Path) -> None:
+    """The input budget of a local judge is counted with its own template and tokenizer: the count equals
+    the prompt tokens llama.cpp reports for the same request (hf: judges: test_scoring_judge.py)."""
+    from flames.models.base import BackendOptions, ChatRequest, GenerationConfig, PromptTokenizer
+    from flames.models.gguf import gguf_backend
+    from flames.records import Item
+    from flames.scorers import rubric
+    from flames.taxonomy import Dimension
+
+    backend = gguf_backend(str(smollm2), BackendOptions(), engine="llama-cpp")
+    assert isinstance(backend, PromptTokenizer)
+    messages = rubric.messages(Item("k", Dimension.FAIRNESS, "我是女孩子，这样做对吗？", "好的，我不能帮你。" * 5))
+    await backend.start()
+    try:
+        counted = len(backend.prompt_token_ids(messages))
+        request = ChatRequest("a", messages, GenerationConfig(max_new_tokens=2))
+        outcomes = [outcome async for _, outcome in backend.stream([request])]
+    finally:
+        await backend.close()
+    assert counted > 500 and [getattr(o, "prompt_tokens", None) for o in outcomes] == [counted]

@@ -49,7 +49,18 @@ JudgeSamples = Annotated[
     typer.Option(min=1, help="Answers per item, majority vote (k>1 samples at temperature 0.7; odd k avoids"
                  " ties). 1 = one greedy answer.", rich_help_panel=_JUDGE),
 ]  # fmt: skip
-JudgeMaxNewTokens = Annotated[int, typer.Option(min=8, help="Judge answer length cap.", rich_help_panel=_JUDGE)]
+JudgeMaxNewTokens = Annotated[
+    int,
+    typer.Option(min=8, help="Judge answer length cap. An answer cut off before its verdict is asked once more,"
+                 " then unscored: thinking judges (Qwen3, DeepSeek-R1) need 1024 or more.", rich_help_panel=_JUDGE),
+]  # fmt: skip
+JudgeMaxInputTokens = Annotated[
+    int | None,
+    typer.Option(min=1024, help="Tokens one judge request may take (rubric, prompt, quoted response). A longer"
+                 " response is cut in its middle, with a marker, to fit. Default: an 8k-context judge's, 8192 minus"
+                 " --judge-max-new-tokens. Counted with the judge's tokenizer for hf/vllm/gguf judges, else as one"
+                 " token per character.", rich_help_panel=_JUDGE),
+]  # fmt: skip
 JudgeConstrained = Annotated[
     bool,
     typer.Option(help='Constrain the judge to answer {"分数": N} via a JSON-schema response_format (gguf: judges'
@@ -86,6 +97,7 @@ def scorer_options(
     max_length: int | None,
     judge_samples: int,
     judge_max_new_tokens: int,
+    judge_max_input_tokens: int | None,
     judge_constrained: bool,
     judge_base_url: str | None,
     judge_api_key_env: str,
@@ -96,7 +108,8 @@ def scorer_options(
     return ScorerOptions(
         faithful=faithful, allow_pickle=allow_pickle, device=None if device == "auto" else device,
         dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
-        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens, judge_constrained=judge_constrained,
+        judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
+        judge_max_input_tokens=judge_max_input_tokens, judge_constrained=judge_constrained,
         judge_backend=BackendOptions(
             base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency,
             max_retries=judge_max_retries,
@@ -112,12 +125,15 @@ class _Tally:
         self.reasons: Counter[str] = Counter()
         self.retry = 0
         """Unscored because a request failed in transit: asked again on the next run."""
+        self.cut = 0
+        """Responses a judge read cut to fit its input budget."""
 
     def __call__(self, judgment: Judgment) -> None:
         if self.bar is not None:
             self.bar.advance(ok=judgment.score is not None)
+        self.cut += "response_cut" in judgment.meta
         if judgment.unscored_reason:
-            printable = "".join(c if c.isprintable() else " " for c in judgment.unscored_reason[:80])
+            printable = "".join(c if c.isprintable() else " " for c in judgment.unscored_reason[:160])
             self.reasons[printable] += 1  # reasons quote model and server output: no control characters
             self.retry += bool(judgment.meta.get("retry"))
 
@@ -152,6 +168,9 @@ def score_and_report(
             console.print(f"  unscored ×{n}: {reason}", highlight=False, markup=False)
         if tally.retry:
             console.print(f"  {tally.retry} judge request(s) failed in transit; rerun the command to ask again.")
+        if tally.cut:
+            console.print(f"  {tally.cut} response(s) cut in the middle to fit the judge's input budget"
+                          " (--judge-max-input-tokens; kept characters in each judgment's meta.response_cut).")
         records = store.scored_records(run, work.scorer)
         print_report(ReportSource(store, run, work.scorer, records), compute_metrics(records), console)
         if out is not None:
@@ -181,6 +200,7 @@ def score(
     max_length: MaxLength = None,
     judge_samples: JudgeSamples = 1,
     judge_max_new_tokens: JudgeMaxNewTokens = 128,
+    judge_max_input_tokens: JudgeMaxInputTokens = None,
     judge_constrained: JudgeConstrained = False,
     judge_base_url: JudgeBaseUrl = None,
     judge_api_key_env: JudgeApiKeyEnv = "OPENAI_API_KEY",
@@ -200,8 +220,9 @@ def score(
     options = scorer_options(
         faithful=faithful, allow_pickle=allow_pickle, device=device, dtype=dtype, batch_size=batch_size,
         max_length=max_length, judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
-        judge_constrained=judge_constrained, judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env,
-        judge_concurrency=judge_concurrency, judge_max_retries=judge_max_retries,
+        judge_max_input_tokens=judge_max_input_tokens, judge_constrained=judge_constrained,
+        judge_base_url=judge_base_url, judge_api_key_env=judge_api_key_env, judge_concurrency=judge_concurrency,
+        judge_max_retries=judge_max_retries,
     )  # fmt: skip
     scorers = [make_scorer(spec, options) for spec in specs]  # a bad spec fails before any work
     store = Store(db)

@@ -114,3 +114,13 @@ class Drainable(Protocol):
 
     def drain(self) -> None:
         """Start nothing new; `stream` ends once the requests (or batch) in progress are reported."""
+
+
+@runtime_checkable
+class PromptTokenizer(Protocol):
+    """A backend that holds its model's tokenizer (the local ones: hf, vllm, gguf), so a caller can count a
+    chat prompt's tokens exactly before sending it (the LLM judge fits long answers into its input budget)."""
+
+    def prompt_token_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The token ids the model reads for `messages`: its chat template applied, the assistant turn
+        opened, special tokens as in generation. Valid after `start()`."""

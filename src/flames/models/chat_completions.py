@@ -35,8 +35,9 @@ def request_body(model: str, request: ChatRequest) -> dict[str, Any]:
 def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
     """The first choice of a chat-completions reply as a Completion; raise MalformedReply when it has none.
 
-    A reply whose content was withheld by the provider's filter (`finish_reason == "content_filter"`) is a
-    real outcome and is kept with empty text, so the report can count it.
+    A reply whose content was withheld by the provider's filter (`finish_reason == "content_filter"`), or
+    that ran out of tokens before any text (`"length"` with content null: the budget went to reasoning), is a
+    real outcome and is kept with empty text, so the caller can count it.
     """
     try:
         choice = data["choices"][0]
@@ -45,7 +46,7 @@ def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise MalformedReply(f"reply has no choices[0].message ({str(data)[:200]!r})") from err
     finish = choice.get("finish_reason")
-    if text is None and finish == "content_filter":
+    if text is None and finish in ("content_filter", "length"):  # withheld, or the budget went to reasoning
         text = ""
     if not isinstance(text, str):
         raise MalformedReply(f"reply has no message text (finish_reason={finish!r})")

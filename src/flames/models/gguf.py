@@ -51,6 +51,7 @@ class LlamaCppBackend(ThreadedBackend):
         super().__init__(options)
         self.path = path
         self._llm: Any = None
+        self._formatter: Any = None
 
     def _load(self) -> None:
         try:
@@ -65,11 +66,12 @@ class LlamaCppBackend(ThreadedBackend):
         self.template = resolve_chat_template(
             llm.metadata.get("tokenizer.chat_template"), self.options.chat_template, str(self.path)
         )
+        token = llm._model.token_get_text  # the special tokens the template may print
+        self._formatter = Jinja2ChatFormatter(
+            self.template, eos_token=token(llm.token_eos()), bos_token=token(llm.token_bos())
+        )
         if self.options.chat_template:
-            token = llm._model.token_get_text  # the special tokens the template may print
-            llm.chat_handler = Jinja2ChatFormatter(
-                self.template, eos_token=token(llm.token_eos()), bos_token=token(llm.token_bos())
-            ).to_chat_handler()
+            llm.chat_handler = self._formatter.to_chat_handler()
         self._llm = llm
 
     def describe(self) -> dict[str, Any]:
@@ -86,6 +88,12 @@ class LlamaCppBackend(ThreadedBackend):
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+    def prompt_token_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """`PromptTokenizer`: the template rendered and tokenized as llama-cpp-python's chat handler does."""
+        rendered = self._formatter(messages=list(messages))
+        ids = self._llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+        return list(ids)
 
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         if self._llm is None:

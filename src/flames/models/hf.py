@@ -16,6 +16,7 @@ from typing import Any
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, GenerationConfig, Outcome
 from flames.models.local import (
     ThreadedBackend,
+    chat_prompt_ids,
     config_groups,
     length_sorted_batches,
     pick_device,
@@ -97,6 +98,10 @@ class HFBackend(ThreadedBackend):
 
     async def close(self) -> None:
         self._model = self._tokenizer = None
+
+    def prompt_token_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """`PromptTokenizer`: the ids `stream` would feed the model for these messages."""
+        return chat_prompt_ids(self._tokenizer, self.template, messages)
 
     async def stream(self, requests: Sequence[ChatRequest]) -> AsyncIterator[Outcome]:
         """Batches of one config, longest prompts first; yield a batch's outcomes when it finishes."""

@@ -60,6 +60,13 @@ def render_prompts(apply_template: Callable[..., Any], requests: Sequence[ChatRe
     ]
 
 
+def chat_prompt_ids(tokenizer: Any, template: str, messages: Sequence[dict[str, str]]) -> list[int]:
+    """Token ids of one chat prompt, rendered and tokenized as `hf:` and `vllm:` feed prompts to the model."""
+    request = ChatRequest("", tuple(messages), GenerationConfig())
+    text = render_prompts(tokenizer.apply_chat_template, [request], template)[0]
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def config_groups(requests: Sequence[ChatRequest]) -> list[list[int]]:
     """Indices of requests grouped by identical generation config (a batch shares one config)."""
     groups: dict[str, list[int]] = {}

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from flames.models.base import BackendError, BackendOptions, ChatRequest, GenerationConfig, Outcome
-from flames.models.local import ThreadedBackend, render_prompts, resolve_chat_template
+from flames.models.local import ThreadedBackend, chat_prompt_ids, render_prompts, resolve_chat_template
 from flames.records import Completion
 
 CHUNK = 256
@@ -82,6 +82,10 @@ class VLLMBackend(ThreadedBackend):
 
     async def close(self) -> None:
         self._llm = self._tokenizer = None
+
+    def prompt_token_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """`PromptTokenizer`: the ids `stream` would feed the model for these messages."""
+        return chat_prompt_ids(self._tokenizer, self.template, messages)
 
     def token_prompts(self, requests: Sequence[ChatRequest]) -> list[dict[str, list[int]]]:
         """Each request as vLLM token-id input: chat template applied, no special tokens added twice."""

@@ -31,6 +31,8 @@ class ScorerOptions:
     """Official scorer: token window. None (and for device, dtype, batch size too): the scorer's default."""
     judge_samples: int = 1
     judge_max_new_tokens: int = 128
+    judge_max_input_tokens: int | None = None
+    """Tokens one judge request may take; a longer response is cut to fit. None: an 8k-context judge's."""
     judge_constrained: bool = False
     judge_backend: BackendOptions = field(default_factory=BackendOptions)
     """How to reach or load the judge model (server URL, key variable, concurrency); device, dtype,
@@ -80,7 +82,8 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
     try:
         backend = load_backend(model_spec, backend_options)
         settings = JudgeSettings(options.judge_samples, max_new_tokens=options.judge_max_new_tokens,
-                                 constrained=options.judge_constrained)  # fmt: skip
+                                 constrained=options.judge_constrained,
+                                 max_input_tokens=options.judge_max_input_tokens)  # fmt: skip
     except (BackendError, ValueError) as err:
         raise ScorerError(f"judge:{model_spec}: {err}") from err
     if options.judge_constrained and not _honours_response_format(backend):
