@@ -32,6 +32,7 @@ from flames.models.registry import load_backend
 from flames.progress import RunProgress
 from flames.prompts import PromptSet
 from flames.records import Completion
+from flames.shard import Shard
 from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
 
 OnOutcome = Callable[[WorkItem, Completion | Failure], None]
@@ -116,7 +117,8 @@ def _options_record(options: BackendOptions) -> dict[str, Any]:
     return record
 
 
-def _final_status(counts: RunCounts, interrupted: bool) -> str:
+def final_status(counts: RunCounts, interrupted: bool) -> str:
+    """The run's status from the store's counts: complete only when every slot of the run holds an answer."""
     if counts.ok == counts.expected:
         return "complete"
     if interrupted:
@@ -136,8 +138,10 @@ def generate(
     limit: int | None = None,
     console: Console | None = None,
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> GenerateResult:
-    """Create or resume run `run_name` and collect its pending responses; Ctrl-C stops cleanly.
+    """Create or resume run `run_name` and collect its pending responses (with `shard`, only that shard's);
+    Ctrl-C stops cleanly.
 
     Raises BackendError (bad spec, model cannot load) or StoreError (config differs from the stored run).
     """
@@ -146,7 +150,7 @@ def generate(
     spec = RunSpec(run_name, model_spec, backend.kind, config.as_dict(), samples)
     created = not store.has_run(run_name)
     run = store.open_run(spec, prompt_set)
-    slots = store.pending(run, limit)
+    slots = store.pending(run, limit, shard)
     stats = CollectStats()
     try:
         if slots:
@@ -160,9 +164,9 @@ def generate(
                 run.name
             )  # nothing collected (e.g. a wrong model path): the fixed command may reuse the name
         else:
-            store.update_run(run.id, status=_final_status(counts, interrupted=False))
+            store.update_run(run.id, status=final_status(counts, interrupted=False))
         raise
-    store.update_run(run.id, status=_final_status(store.counts(run), stats.interrupted))
+    store.update_run(run.id, status=final_status(store.counts(run), stats.interrupted))
     return GenerateResult(store.get_run(run.name), len(slots), stats, store.counts(run))
 
 

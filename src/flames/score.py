@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flames.records import Item, Judgment
 from flames.scorers.base import Scorer, ScorerError
+from flames.shard import Shard
 from flames.store import RunInfo, ScorerInfo, Store, StoredResponse
 
 
@@ -40,13 +41,21 @@ class ScorePlan:
     pending: list[StoredResponse]
 
 
-def plan(store: Store, run: RunInfo, scorer: Scorer) -> ScorePlan:
+def plan(store: Store, run: RunInfo, scorer: Scorer, shard: Shard | None = None) -> ScorePlan:
     """Register the scorer's identity (name + config hash) and find its work: responses never judged, or
-    judged unscored with `retry` set. Nothing is loaded yet."""
+    judged unscored with `retry` set, and not held by an open provider batch; with `shard`, only the
+    responses to that shard's prompts (`flames.shard`). Nothing is loaded yet."""
     info = store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
     judged = store.judgments(run, info)
     responses = store.responses(run)
-    pending = [r for r in responses if r.id not in judged or judged[r.id].meta.get("retry")]
+    held = store.reserved_responses(run.id, info.id)
+    pending = [
+        r
+        for r in responses
+        if (r.id not in judged or judged[r.id].meta.get("retry"))
+        and r.id not in held
+        and (shard is None or shard.contains(r.prompt.id))
+    ]
     return ScorePlan(info, len(responses), pending)
 
 

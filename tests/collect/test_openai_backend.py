@@ -82,37 +82,38 @@ def test_retry_after_is_honoured() -> None:
 
 
 def test_429_halves_the_limit_once_per_round_then_successes_grow_it_back() -> None:
-    from flames.models.concurrency import AdaptiveLimiter
+    from flames.models.pool import EndpointPool
 
     async def scenario() -> list[int]:
-        lim = AdaptiveLimiter(8)
-        epochs = [await lim.acquire() for _ in range(8)]
-        assert lim.in_flight == 8
+        pool = EndpointPool(["http://a/v1/chat/completions"], 8)
+        window = pool.endpoints[0].window
+        leases = [await pool.acquire() for _ in range(8)]
+        assert window.in_flight == 8
         seen = []
-        for e in epochs:  # one overload answered by eight 429s counts once
-            lim.release(e, throttled=True)
-            seen.append(lim.limit)
-        while lim.limit < 8:
-            lim.release(await lim.acquire())
-        seen.append(lim.limit)
+        for lease in leases:  # one overload answered by eight 429s counts once
+            pool.release(lease, "throttled")
+            seen.append(window.limit)
+        while window.limit < 8:
+            pool.release(await pool.acquire())
+        seen.append(window.limit)
         return seen
 
     assert asyncio.run(scenario()) == [4] * 8 + [8]
 
 
 def test_limiter_never_lets_more_than_the_limit_in_flight() -> None:
-    from flames.models.concurrency import AdaptiveLimiter
+    from flames.models.pool import EndpointPool
 
     async def scenario() -> int:
-        lim = AdaptiveLimiter(3)
+        pool = EndpointPool(["http://a/v1/chat/completions"], 3)
         peak = 0
 
         async def job() -> None:
             nonlocal peak
-            epoch = await lim.acquire()
-            peak = max(peak, lim.in_flight)
+            lease = await pool.acquire()
+            peak = max(peak, pool.endpoints[0].window.in_flight)
             await asyncio.sleep(0.001)
-            lim.release(epoch)
+            pool.release(lease)
 
         await asyncio.gather(*(job() for _ in range(50)))
         return peak
@@ -179,7 +180,7 @@ def test_adaptive_concurrency_settles_under_a_servers_rate_limit() -> None:
     assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 120
     # the first burst overflows the server; after that the limit shrinks and most requests get through
     assert 0 < server.throttled < 120
-    assert backend.limiter.limit < 32
+    assert backend.pool.endpoints[0].window.limit < 32
 
 
 def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from flames.batch import BatchError
 from flames.models.base import BackendError
 from flames.prompts import PromptFileError
 from flames.scorers.base import ScorerError
@@ -34,7 +35,7 @@ PromptsOption = Annotated[
     typer.Option("--prompts", help="Prompt set: 'flames-1k' (default) or a JSONL/CSV/Parquet file."),
 ]
 
-USER_ERRORS: tuple[type[Exception], ...] = (PromptFileError, StoreError, BackendError, ScorerError)
+USER_ERRORS: tuple[type[Exception], ...] = (PromptFileError, StoreError, BackendError, ScorerError, BatchError)
 """Errors whose message is meant for the user: printed without a traceback, exit code 2."""
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail
+from flames.cli.batch import BatchEndpoint, BatchFlag, BatchMaxRequests, ShardOption, print_submitted
 
 _API = "API backends (openai:)"
 _LOCAL = "Local backends (hf:, vllm:, gguf:)"
@@ -59,8 +60,10 @@ def generate(
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)] = 8,
     base_url: Annotated[
-        str | None,
-        typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.", rich_help_panel=_API),
+        list[str] | None,
+        typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1. Repeat it (or name a"
+                     " file of URLs, one per line) to spread requests over several servers of the model;"
+                     " --concurrency then applies to each.", rich_help_panel=_API),
     ] = None,
     api_key_env: Annotated[
         str, typer.Option(help="Env variable with the API key.", rich_help_panel=_API)
@@ -86,21 +89,26 @@ def generate(
         typer.Option(help="Load pickled .bin weights (unsafe) when no safetensors exist.", rich_help_panel=_LOCAL),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    shard: ShardOption = None,
+    batch: BatchFlag = False,
+    batch_endpoint: BatchEndpoint = None,
+    batch_max_requests: BatchMaxRequests = None,
 ) -> None:
     """Collect answers into the store. 收集模型回答。
 
     Every answer is committed as it arrives; rerunning the same command resumes (failed items are retried,
     stored ones are never requested again). Ctrl-C lets the requests in flight finish and stores them; a
-    second Ctrl-C abandons them.
+    second Ctrl-C abandons them. With --shard I/N, N such commands (a job array) share one store.
     """
     from flames.generate import generate as run_generation
     from flames.models.base import BackendOptions, GenerationConfig
+    from flames.models.pool import read_endpoints
     from flames.prompts import load_prompt_set
     from flames.store import Store
 
     config = GenerationConfig(max_new_tokens, temperature, top_p, seed, system_prompt, _parse_body(body))
     options = BackendOptions(
-        concurrency=concurrency, base_url=base_url, api_key_env=api_key_env,
+        concurrency=concurrency, base_urls=read_endpoints(base_url or []), api_key_env=api_key_env,
         headers=_parse_headers(header or []), timeout_s=timeout, max_retries=max_retries, dtype=dtype,
         device=device, batch_size=batch_size,
         tensor_parallel=tensor_parallel, chat_template=chat_template, trust_remote_code=trust_remote_code,
@@ -109,22 +117,34 @@ def generate(
     if samples > 1 and temperature == 0:
         err_console.print("[yellow]note:[/] with --temperature 0 (greedy) the samples of a prompt will be identical.")
     store = Store(db)
+    if batch:
+        from flames.batch.submit import submit_generation
+
+        submitted = submit_generation(
+            store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
+            options=options, samples=samples, limit=limit, shard=shard, endpoint=batch_endpoint,
+            max_requests=batch_max_requests,
+        )  # fmt: skip
+        print_submitted(submitted, "requests")
+        return
     result = run_generation(
         store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
-        options=options, samples=samples, limit=limit, console=err_console, progress=progress,
+        options=options, samples=samples, limit=limit, console=err_console, progress=progress, shard=shard,
     )  # fmt: skip
     s, c = result.stats, result.counts
+    part = f"shard {shard} of run [bold]{run}[/]" if shard else f"run [bold]{run}[/]"
     if not result.requested:
-        console.print(f"run [bold]{run}[/]: nothing to do, {c.ok}/{c.expected} answers already stored.")
+        console.print(f"{part}: nothing to do; the store holds {c.ok}/{c.expected} answers.")
         return
     console.print(
-        f"run [bold]{run}[/]: {s.ok} answers and {s.failed} failures recorded now;"
+        f"{part}: {s.ok} answers and {s.failed} failures recorded now;"
         f" the store holds {c.ok}/{c.expected} answers ({result.run.status}) in {store.url}."
     )
     if s.interrupted:
         raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.ok} left).", code=130)
-    if c.failed:
+    failed = [f for f in store.failures(result.run) if shard is None or shard.contains(f[0].id)]
+    if failed:
         raise fail(
-            f"{c.failed} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
+            f"{len(failed)} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
             code=1,
         )

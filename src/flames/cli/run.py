@@ -63,7 +63,7 @@ def run(
             raise
         generation_failed = True
     store = Store(generation["db"])
-    score_and_report(store, store.get_run(name), scorers, progress=generation["progress"])
+    score_and_report(store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"])
     console.print(
         f"run [bold]{name}[/] is stored in {store.url}; see it again with `flames report {name}`,"
         f" score it with another scorer with `flames score {name} --scorer SPEC`."
@@ -79,13 +79,14 @@ _JUDGE_PARAMS = [
 
 
 def _signature() -> inspect.Signature:
-    """`flames generate`'s options (with `--run` made optional), then the scoring options, keyword-only."""
+    """`flames generate`'s options (with `--run` made optional; without `--batch`, which has no place in a
+    command that scores at once), then the scoring options, keyword-only."""
     gen = inspect.signature(generate_cli.generate, eval_str=True).parameters.values()
     own = inspect.signature(run, eval_str=True).parameters.values()
     params = [
         p.replace(annotation=RunName, default=None) if p.name == "run" else p
         for p in [*gen, *own, *_JUDGE_PARAMS]
-        if p.kind is not inspect.Parameter.VAR_KEYWORD
+        if p.kind is not inspect.Parameter.VAR_KEYWORD and not p.name.startswith("batch")
     ]
     return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params])
 

@@ -15,8 +15,10 @@ import typer
 
 from flames import aio
 from flames.cli.app import DbOption, app, console, err_console, fail
+from flames.cli.batch import BatchEndpoint, BatchFlag, BatchMaxRequests, ShardOption, print_submitted
 from flames.metrics import compute_metrics
 from flames.models.base import BackendOptions
+from flames.models.pool import read_endpoints
 from flames.official_format import import_official, official_rows, write_jsonl
 from flames.progress import RunProgress
 from flames.records import Judgment
@@ -25,6 +27,7 @@ from flames.report.tables import print_report
 from flames.score import execute, plan
 from flames.scorers.base import Scorer
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
+from flames.shard import Shard
 from flames.store import RunInfo, Store
 
 _SCORER = "Scorer"
@@ -68,8 +71,9 @@ JudgeConstrained = Annotated[
                  rich_help_panel=_JUDGE),
 ]  # fmt: skip
 JudgeBaseUrl = Annotated[
-    str | None,
-    typer.Option(help="Judge server URL (openai: judges); default $OPENAI_BASE_URL.", rich_help_panel=_JUDGE),
+    list[str] | None,
+    typer.Option(help="Judge server URL (openai: judges); default $OPENAI_BASE_URL. Repeat it (or name a file of"
+                 " URLs) for a pool of servers; --judge-concurrency then applies to each.", rich_help_panel=_JUDGE),
 ]
 JudgeApiKeyEnv = Annotated[
     str, typer.Option(help="Env variable with the judge's API key.", rich_help_panel=_JUDGE)
@@ -99,7 +103,7 @@ def scorer_options(
     judge_max_new_tokens: int,
     judge_max_input_tokens: int | None,
     judge_constrained: bool,
-    judge_base_url: str | None,
+    judge_base_url: list[str] | None,
     judge_api_key_env: str,
     judge_concurrency: int,
     judge_max_retries: int,
@@ -111,7 +115,8 @@ def scorer_options(
         judge_samples=judge_samples, judge_max_new_tokens=judge_max_new_tokens,
         judge_max_input_tokens=judge_max_input_tokens, judge_constrained=judge_constrained,
         judge_backend=BackendOptions(
-            base_url=judge_base_url, api_key_env=judge_api_key_env, concurrency=judge_concurrency,
+            base_urls=read_endpoints(judge_base_url or []), api_key_env=judge_api_key_env,
+            concurrency=judge_concurrency,
             max_retries=judge_max_retries,
         ),
     )  # fmt: skip
@@ -139,9 +144,16 @@ class _Tally:
 
 
 def score_and_report(
-    store: Store, run: RunInfo, scorers: list[Scorer], *, progress: bool, out: Path | None = None
+    store: Store,
+    run: RunInfo,
+    scorers: list[Scorer],
+    *,
+    progress: bool,
+    out: Path | None = None,
+    shard: Shard | None = None,
 ) -> None:
-    """Score `run` with each scorer in turn (resuming), print each scorer's report, optionally write `out`.
+    """Score `run` with each scorer in turn (resuming; with `shard`, only that shard's responses), print each
+    scorer's report, optionally write `out`.
 
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
@@ -149,7 +161,7 @@ def score_and_report(
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
     for scorer in scorers:
-        work = plan(store, run, scorer)
+        work = plan(store, run, scorer, shard)
         label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
         try:
             with ExitStack() as stack:
@@ -208,11 +220,16 @@ def score(
     judge_max_retries: JudgeMaxRetries = 6,
     progress: ShowProgress = True,
     db: DbOption = None,
+    shard: ShardOption = None,
+    batch: BatchFlag = False,
+    batch_endpoint: BatchEndpoint = None,
+    batch_max_requests: BatchMaxRequests = None,
 ) -> None:
     """Score responses and print the report. 评分。
 
     Judgments are stored per scorer (name + config hash): several scorers can judge one run side by side,
-    and a run is re-scored without regenerating. Rerunning resumes; nothing is judged twice.
+    and a run is re-scored without regenerating. Rerunning resumes; nothing is judged twice. With --batch,
+    an API judge's requests go to the provider's batch API (`flames batch collect RUN` imports them).
     """
     specs = scorer or ["flames"]
     if out is not None and len(specs) > 1:
@@ -233,4 +250,13 @@ def score(
         raise fail(f"--run names the run for an imported file, but {target!r} is not a file")
     else:
         stored = store.get_run(target)
-    score_and_report(store, stored, scorers, progress=progress, out=out)
+    if batch:
+        from flames.batch.submit import submit_scoring
+
+        for spec in specs:
+            submitted = submit_scoring(
+                store, stored, spec, options, shard=shard, endpoint=batch_endpoint, max_requests=batch_max_requests
+            )
+            print_submitted(submitted, f"judge requests of {spec}")
+        return
+    score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard)

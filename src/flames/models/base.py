@@ -39,6 +39,9 @@ class BackendOptions:
     """API backends: the most requests in flight (the adaptive limit starts here and never exceeds it)."""
     base_url: str | None = None
     """API backends: server root, e.g. `http://localhost:8000/v1`; default `$OPENAI_BASE_URL`, else OpenAI."""
+    base_urls: tuple[str, ...] = ()
+    """API backends: several servers of the same model, used as one pool (`flames.models.pool`); when given,
+    it replaces `base_url`, and `concurrency` applies to each server."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (the key itself is never stored)."""
     headers: dict[str, str] = field(default_factory=dict)

@@ -5,6 +5,8 @@ Built on aiohttp because per-request client CPU decides throughput once the serv
 docs/performance.md). Requests run under an adaptive limit (`concurrency.AdaptiveLimiter`); 429, 5xx,
 timeouts, dropped connections and malformed bodies are retried with backoff; other 4xx answers fail the
 item at once. Authentication and not-found errors stop the whole run, since every request would fail alike.
+Several servers of one model (`BackendOptions.base_urls`) form a pool (`pool.EndpointPool`): least
+outstanding requests, a limit and a health record per server.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import aiohttp
 
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, Outcome
 from flames.models.chat_completions import MalformedReply, parse_reply, request_body
-from flames.models.concurrency import AdaptiveLimiter, backoff_delay, parse_retry_after
+from flames.models.concurrency import backoff_delay, parse_retry_after
+from flames.models.pool import EndpointPool
 from flames.records import Completion
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -65,13 +68,14 @@ class OpenAIBackend:
         self.model = model
         self.options = options
         base_url = options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = [u.rstrip("/") for u in options.base_urls or (base_url,)]
+        self.base_url = self.base_urls[0]
         self.url = f"{self.base_url}/chat/completions"
-        self.limiter = AdaptiveLimiter(options.concurrency)
+        self.pool = EndpointPool([f"{u}/chat/completions" for u in self.base_urls], options.concurrency)
         self.served_model: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._draining = False
-        self._proxy: str | None = None
+        self._proxies: dict[str, str | None] = {}
 
     async def start(self) -> None:
         key = os.environ.get(self.options.api_key_env)
@@ -86,18 +90,19 @@ class OpenAIBackend:
         headers.update(self.options.headers)
         self._session = aiohttp.ClientSession(
             headers=headers,
-            connector=aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(limit=self.pool.capacity, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
         )
-        self._proxy = proxy_for(self.url)
+        self._proxies = {e.url: proxy_for(e.url) for e in self.pool.endpoints}
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described = {
             "model": self.served_model or self.model,
             "requested_model": self.model,
             "base_url": self.base_url,
-            "concurrency_limit": self.limiter.limit,
+            "concurrency_limit": sum(e.window.limit for e in self.pool.endpoints),
         }
+        return {**described, "endpoints": self.pool.describe()} if len(self.base_urls) > 1 else described
 
     async def close(self) -> None:
         if self._session is not None:
@@ -127,7 +132,7 @@ class OpenAIBackend:
             finally:
                 results.put_nowait(None)
 
-        tasks = [asyncio.create_task(worker()) for _ in range(min(self.options.concurrency, len(requests)))]
+        tasks = [asyncio.create_task(worker()) for _ in range(min(self.pool.capacity, len(requests)))]
         try:
             running = len(tasks)
             while running:
@@ -149,36 +154,36 @@ class OpenAIBackend:
         attempt = 0
         while True:
             attempt += 1
-            epoch = await self.limiter.acquire()
+            lease = await self.pool.acquire()
             if self._draining and attempt == 1:
-                self.limiter.release(epoch)
+                self.pool.release(lease, "neutral")
                 return None
             try:
-                completion = await self._post(body)
+                completion = await self._post(body, lease.endpoint.url)
             except _Retry as err:
-                self.limiter.release(epoch, throttled=err.throttled, retry_after=err.retry_after)
+                self.pool.release(lease, "throttled" if err.throttled else "failed", retry_after=err.retry_after)
                 if attempt > self.options.max_retries or self._draining:
                     return Failure(f"{err} (gave up after {attempt} attempts)", attempt)
                 await asyncio.sleep(max(backoff_delay(attempt), err.retry_after or 0.0))
                 continue
             except _Rejected as err:
-                self.limiter.release(epoch)
+                self.pool.release(lease)
                 return Failure(str(err), attempt)
             except BaseException:
-                self.limiter.release(epoch)
+                self.pool.release(lease, "neutral")
                 raise
-            self.limiter.release(epoch)
+            self.pool.release(lease)
             self.served_model = self.served_model or completion.meta.get("model")
             if attempt > 1:
                 completion.meta["attempts"] = attempt
             return completion
 
-    async def _post(self, body: bytes) -> Completion:
+    async def _post(self, body: bytes, url: str) -> Completion:
         assert self._session is not None
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
-            async with self._session.post(self.url, data=body, proxy=self._proxy) as resp:
+            async with self._session.post(url, data=body, proxy=self._proxies.get(url)) as resp:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
@@ -192,7 +197,7 @@ class OpenAIBackend:
                 return parse_reply(json.loads(raw), latency)
             except (ValueError, MalformedReply) as err:
                 raise _Retry(f"malformed reply: {err}") from err
-        message = f"HTTP {status} from {self.url}: {_snippet(raw)}"
+        message = f"HTTP {status} from {url}: {_snippet(raw)}"
         if status in RETRYABLE_STATUS:
             raise _Retry(message, throttled=status == 429, retry_after=retry_after)
         if status in (401, 403):

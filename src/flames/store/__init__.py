@@ -10,10 +10,13 @@ from flames.store.api import (
     StoreError,
     WorkItem,
 )
+from flames.store.batches import BatchInfo, BatchItem
 from flames.store.db import DEFAULT_URL, resolve_url
 
 __all__ = [
     "DEFAULT_URL",
+    "BatchInfo",
+    "BatchItem",
     "RunCounts",
     "RunInfo",
     "RunSpec",

@@ -8,7 +8,7 @@ nothing outside this package depends on sessions or lazy loading.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from flames.prompts import PromptSet
 from flames.provenance import config_hash, git_commit, tool_version
 from flames.records import Completion, Judgment, Prompt, ScoredRecord
+from flames.shard import Shard
+from flames.store.batches import BatchStore
 from flames.store.db import make_engine, migrate, resolve_url
 from flames.store.schema import (
     JudgmentRow,
@@ -141,7 +143,7 @@ def _prompt(row: PromptRow) -> Prompt:
     )
 
 
-class Store:
+class Store(BatchStore):
     """A connection to one run store. Opening it migrates the schema to the newest revision."""
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None):
@@ -279,10 +281,14 @@ class Store:
         resolved_model: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> None:
-        """Set status (stamping finished_at on 'complete'), the resolved model, or merge run metadata."""
+        """Set status (stamping finished_at on 'complete'), the resolved model, or merge run metadata.
+
+        A run whose every slot is answered stays 'complete': with several workers on one store (`--shard`),
+        one that counted before another's last answer must not undo the other's 'complete'.
+        """
         with self.session() as s, s.begin():
-            row = s.get_one(RunRow, run_id)
-            if status is not None:
+            row = s.get_one(RunRow, run_id, with_for_update=True)
+            if status is not None and not (row.status == "complete" and status != "complete"):
                 row.status = status
                 row.finished_at = utcnow() if status == "complete" else row.finished_at
             if resolved_model is not None:
@@ -316,18 +322,32 @@ class Store:
 
     # -- responses ---------------------------------------------------------------------------------------
 
-    def pending(self, run: RunInfo, limit: int | None = None) -> list[WorkItem]:
-        """Slots without a stored response, in prompt order; `limit` restricts to the first N prompts."""
+    def pending(self, run: RunInfo, limit: int | None = None, shard: Shard | None = None) -> list[WorkItem]:
+        """Slots without a stored response and not held by an open provider batch, in prompt order; `limit`
+        restricts to the first N prompts, `shard` to the prompts of one shard (`flames.shard`)."""
         with self.session() as s:
-            done = set(
-                s.execute(
-                    select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
-                        ResponseRow.run_id == run.id, ResponseRow.status == "ok"
-                    )
+            rows = s.execute(
+                select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
+                    ResponseRow.run_id == run.id, ResponseRow.status == "ok"
                 )
             )
+            done = {(r, k) for r, k in rows} | self.reserved_slots(run.id)
         prompts = self.prompts(run.prompt_set_id)[:limit]
+        if shard is not None:
+            prompts = [(row_id, p) for row_id, p in prompts if shard.contains(p.id)]
         return [WorkItem(row_id, k, p) for row_id, p in prompts for k in range(run.samples) if (row_id, k) not in done]
+
+    def answered(self, run_id: int, slots: Sequence[WorkItem]) -> set[tuple[int, int]]:
+        """Which of these slots already hold an ok response, as (prompt row id, sample index): the check a
+        worker makes just before paying for a request that another worker (or a retried task) may have made."""
+        rows = {slot.prompt_row_id for slot in slots}
+        with self.session() as s:
+            found = s.execute(
+                select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
+                    ResponseRow.run_id == run_id, ResponseRow.status == "ok", ResponseRow.prompt_row_id.in_(rows)
+                )
+            )
+            return {(r, k) for r, k in found}
 
     def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...], guard_ok: bool = False) -> None:
         """Insert, or update the row with the same `keys` (with `guard_ok`, never a row whose status is 'ok').

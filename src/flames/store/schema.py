@@ -124,3 +124,55 @@ class JudgmentRow(Base):
     unscored_reason: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BatchRow(Base):
+    """A provider batch job (OpenAI Batch API format) holding some of a run's requests: answers (`kind`
+    'generate') or judge requests of one scorer ('score'). Created before anything is uploaded, so the slots
+    it holds are reserved from the start; `collected_at` is set once its output is imported, which hands
+    whatever it did not answer back to the pending work."""
+
+    __tablename__ = "batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    scorer_id: Mapped[int | None] = mapped_column(ForeignKey("scorers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(40))
+    base_url: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    """Request path inside the batch, e.g. `/v1/chat/completions` (Zhipu: `/v4/chat/completions`)."""
+    api_key_env: Mapped[str] = mapped_column(String(100))
+    model: Mapped[str] = mapped_column(Text)
+    local_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """Our id for the batch, sent as metadata so a batch created just before a crash is found again."""
+    remote_id: Mapped[str | None] = mapped_column(String(200))
+    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    output_file_id: Mapped[str | None] = mapped_column(String(200))
+    error_file_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    """'preparing', 'uploaded', then the provider's status ('validating' ... 'completed', 'expired')."""
+    n_requests: Mapped[int] = mapped_column(Integer)
+    n_bytes: Mapped[int] = mapped_column(Integer)
+    request_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The provider's counts: total, completed, failed."""
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What collecting it did: lines imported, already stored, sent back to pending, tokens in and out."""
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchItemRow(Base):
+    """One request line of a batch: the slot it answers (`prompt_row_id`, `sample_index`) for 'generate',
+    the response it judges and the judge's request key for 'score' (`sample_index` unused)."""
+
+    __tablename__ = "batch_items"
+    __table_args__ = (UniqueConstraint("batch_id", "custom_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    custom_id: Mapped[str] = mapped_column(String(64))
+    prompt_row_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"))
+    sample_index: Mapped[int] = mapped_column(Integer, default=0)
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    request_key: Mapped[str | None] = mapped_column(Text)
