@@ -3,13 +3,13 @@ once, and every way a batch can end badly (half failed, expired, failed, cancell
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from batch.batch_server import BatchServer
 from batch.conftest import prompt_text
+from collect.chat_server import ChatServer
 from typer.testing import CliRunner
 
 from flames.batch import BatchError
@@ -19,9 +19,6 @@ from flames.cli import app
 from flames.cli.app import USER_ERRORS
 from flames.records import Completion
 from flames.store import BatchItem, Store, WorkItem
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collect"))
-from chat_server import ChatServer
 
 runner = CliRunner()
 

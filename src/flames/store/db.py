@@ -47,13 +47,26 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+MIGRATION_LOCK = 0x666C616D6573
+"""PostgreSQL advisory lock key held while migrating ("flames" in ASCII)."""
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the database behind `engine` to the newest Alembic revision."""
+    """Upgrade the database behind `engine` to the newest Alembic revision.
+
+    Processes that open a new store at the same moment (the shards of a job array) take turns: the first
+    holds a lock (SQLite: a write transaction; PostgreSQL: a transaction-scoped advisory lock) while it
+    creates the schema, the others then find it up to date.
+    """
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
