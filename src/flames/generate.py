@@ -14,7 +14,7 @@ import dataclasses
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -34,6 +34,9 @@ from flames.prompts import PromptSet
 from flames.records import Completion
 from flames.shard import Shard
 from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
+
+if TYPE_CHECKING:
+    from flames.executors.ray_executor import RayExecutor
 
 OnOutcome = Callable[[WorkItem, Completion | Failure], None]
 
@@ -139,9 +142,10 @@ def generate(
     console: Console | None = None,
     progress: bool = True,
     shard: Shard | None = None,
+    executor: RayExecutor | None = None,
 ) -> GenerateResult:
-    """Create or resume run `run_name` and collect its pending responses (with `shard`, only that shard's);
-    Ctrl-C stops cleanly.
+    """Create or resume run `run_name` and collect its pending responses (with `shard`, only that shard's;
+    with `executor`, on a Ray cluster instead of this process); Ctrl-C stops cleanly.
 
     Raises BackendError (bad spec, model cannot load) or StoreError (config differs from the stored run).
     """
@@ -153,7 +157,9 @@ def generate(
     slots = store.pending(run, limit, shard)
     stats = CollectStats()
     try:
-        if slots:
+        if slots and executor is not None:
+            _collect_on(executor, store, run, model_spec, config, options, slots, stats, console, progress)
+        elif slots:
             aio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
     except (KeyboardInterrupt, asyncio.CancelledError):
         stats.interrupted = True
@@ -168,6 +174,30 @@ def generate(
         raise
     store.update_run(run.id, status=final_status(store.counts(run), stats.interrupted))
     return GenerateResult(store.get_run(run.name), len(slots), stats, store.counts(run))
+
+
+def _collect_on(
+    executor: RayExecutor,
+    store: Store,
+    run: RunInfo,
+    model_spec: str,
+    config: GenerationConfig,
+    options: BackendOptions,
+    slots: Sequence[WorkItem],
+    stats: CollectStats,
+    console: Console | None,
+    show_progress: bool,
+) -> None:
+    """Collection on a cluster: the executor's workers ask and commit; this process follows their results."""
+    store.update_run(run.id, status="running", meta={"options": _options_record(options), "executor": "ray"})
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(RunProgress(len(slots), run.name, console)) if show_progress else None
+
+        def advance(status: str, tokens: int) -> None:
+            if bar is not None:
+                bar.advance(ok=status != "failed", tokens=tokens)
+
+        executor.generate(store, run, model_spec, config, options, slots, stats, advance)
 
 
 async def _collect_run(

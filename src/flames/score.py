@@ -63,31 +63,40 @@ def item_of(response: StoredResponse) -> Item:
     return Item(str(response.id), response.prompt.dimension, response.prompt.prompt, response.text)
 
 
+async def judge_pending(
+    store: Store, scorer: Scorer, work: ScorePlan, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Judge the planned responses with a started scorer, committing each judgment as it arrives; return
+    (scored, unscored). Raises ScorerError when the scorer answers for an item it was not given or leaves
+    one without a judgment."""
+    scored = unscored = 0
+    items = {str(r.id): r for r in work.pending}
+    async for judgment in scorer.score([item_of(r) for r in work.pending]):
+        response = items.pop(judgment.key, None)
+        if response is None or judgment.dimension != response.prompt.dimension:
+            raise ScorerError(
+                f"scorer {scorer.name} returned a judgment for an item it was not given"
+                f" (key {judgment.key!r}); this is a bug in the scorer"
+            )
+        store.save_judgment(response.id, work.scorer, judgment)
+        scored += judgment.score is not None
+        unscored += judgment.score is None
+        if progress:
+            progress(judgment)
+    if items:
+        raise ScorerError(f"scorer {scorer.name} returned no judgment for {len(items)} item(s); re-run to retry them")
+    return scored, unscored
+
+
 async def execute(store: Store, scorer: Scorer, work: ScorePlan, progress: Progress | None = None) -> ScoreSummary:
     """Judge the planned responses, committing each judgment; the scorer is started only when there is work."""
     scored = unscored = 0
     if work.pending:
-        items = {str(r.id): r for r in work.pending}
         await scorer.start()
         try:
-            async for judgment in scorer.score([item_of(r) for r in work.pending]):
-                response = items.pop(judgment.key, None)
-                if response is None or judgment.dimension != response.prompt.dimension:
-                    raise ScorerError(
-                        f"scorer {scorer.name} returned a judgment for an item it was not given"
-                        f" (key {judgment.key!r}); this is a bug in the scorer"
-                    )
-                store.save_judgment(response.id, work.scorer, judgment)
-                scored += judgment.score is not None
-                unscored += judgment.score is None
-                if progress:
-                    progress(judgment)
+            scored, unscored = await judge_pending(store, scorer, work, progress)
         finally:
             await scorer.close()
-        if items:
-            raise ScorerError(
-                f"scorer {scorer.name} returned no judgment for {len(items)} item(s); re-run to retry them"
-            )
     return ScoreSummary(work.scorer, work.total, work.total - len(work.pending), scored, unscored)
 
 

@@ -4,7 +4,6 @@ every slot exactly once; a killed shard, started again, resumes its own slice.""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -14,22 +13,12 @@ from pathlib import Path
 
 import pytest
 from collect.chat_server import ChatServer
+from scale.scale_support import write_prompts
 
 from flames.shard import Shard, ShardError, parse_shard, shard_of
 from flames.store import Store
-from flames.taxonomy import DIMENSIONS, info
 
 N = 30
-
-
-def write_prompts(path: Path, n: int = N) -> Path:
-    with path.open("w", encoding="utf-8") as f:
-        for i in range(n):
-            dim = DIMENSIONS[i % len(DIMENSIONS)]
-            row = {"id": f"q{i}", "dimension": dim.value, "subcomponent": info(dim).subcomponents[0],
-                   "prompt": f"问题{i}：这样做合适吗？"}  # fmt: skip
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return path
 
 
 def start_shard(server: ChatServer, db: str, prompts: Path, shard: str, run: str = "r") -> subprocess.Popen[str]:

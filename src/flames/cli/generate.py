@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail
-from flames.cli.batch import BatchEndpoint, BatchFlag, BatchMaxRequests, ShardOption, print_submitted
+from flames.cli.scale import (
+    AddressOption,
+    BatchEndpoint,
+    BatchFlag,
+    BatchMaxRequests,
+    ExecutorOption,
+    ShardOption,
+    WorkersOption,
+    print_submitted,
+    ray_executor,
+)
 
 _API = "API backends (openai:)"
 _LOCAL = "Local backends (hf:, vllm:, gguf:)"
@@ -90,6 +100,9 @@ def generate(
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
     shard: ShardOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = None,
     batch: BatchFlag = False,
     batch_endpoint: BatchEndpoint = None,
     batch_max_requests: BatchMaxRequests = None,
@@ -130,6 +143,7 @@ def generate(
     result = run_generation(
         store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
         options=options, samples=samples, limit=limit, console=err_console, progress=progress, shard=shard,
+        executor=ray_executor(executor, address, workers),
     )  # fmt: skip
     s, c = result.stats, result.counts
     part = f"shard {shard} of run [bold]{run}[/]" if shard else f"run [bold]{run}[/]"

@@ -16,7 +16,8 @@ import typer
 from flames.cli import generate as generate_cli
 from flames.cli import score as score_cli
 from flames.cli.app import app, console, fail
-from flames.cli.score import Faithful, MaxLength, ScorerSpecs, score_and_report, scorer_options
+from flames.cli.scale import ray_executor
+from flames.cli.score import Faithful, MaxLength, RayScoring, ScorerSpecs, score_and_report, scorer_options
 from flames.scorers.registry import make_scorer
 from flames.store import Store
 
@@ -63,7 +64,11 @@ def run(
             raise
         generation_failed = True
     store = Store(generation["db"])
-    score_and_report(store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"])
+    on_ray = ray_executor(generation["executor"], generation["address"], generation["workers"])
+    ray = RayScoring(on_ray, scorer or ["flames"], options) if on_ray else None
+    score_and_report(
+        store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"], ray=ray
+    )
     console.print(
         f"run [bold]{name}[/] is stored in {store.url}; see it again with `flames report {name}`,"
         f" score it with another scorer with `flames score {name} --scorer SPEC`."

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flames import aio
 from flames.cli.app import DbOption, app, console, err_console, fail
-from flames.cli.batch import BatchEndpoint, BatchFlag, BatchMaxRequests, ShardOption, print_submitted
+from flames.cli.scale import (
+    AddressOption,
+    BatchEndpoint,
+    BatchFlag,
+    BatchMaxRequests,
+    ExecutorOption,
+    ShardOption,
+    WorkersOption,
+    print_submitted,
+    ray_executor,
+)
 from flames.metrics import compute_metrics
 from flames.models.base import BackendOptions
 from flames.models.pool import read_endpoints
@@ -29,6 +40,9 @@ from flames.scorers.base import Scorer
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
 from flames.shard import Shard
 from flames.store import RunInfo, Store
+
+if TYPE_CHECKING:
+    from flames.executors.ray_executor import RayExecutor
 
 _SCORER = "Scorer"
 _OFFICIAL = "Official scorer (flames[:PATH])"
@@ -122,6 +136,15 @@ def scorer_options(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class RayScoring:
+    """Scoring on a Ray cluster: its actors build each scorer from its spec (parallel to the scorers)."""
+
+    executor: RayExecutor
+    specs: list[str]
+    options: ScorerOptions
+
+
 class _Tally:
     """Per judgment: advance the progress bar and count unscored reasons (shown after the run)."""
 
@@ -151,16 +174,17 @@ def score_and_report(
     progress: bool,
     out: Path | None = None,
     shard: Shard | None = None,
+    ray: RayScoring | None = None,
 ) -> None:
-    """Score `run` with each scorer in turn (resuming; with `shard`, only that shard's responses), print each
-    scorer's report, optionally write `out`.
+    """Score `run` with each scorer in turn (resuming; with `shard`, only that shard's responses; with `ray`,
+    on a Ray cluster), print each scorer's report, optionally write `out`.
 
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
     if store.counts(run).ok == 0:
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
-    for scorer in scorers:
+    for i, scorer in enumerate(scorers):
         work = plan(store, run, scorer, shard)
         label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
         try:
@@ -169,7 +193,10 @@ def score_and_report(
                 short = f"scoring {scorer.name.rsplit('/', 1)[-1]}"  # a judge's model path can be long
                 bar = stack.enter_context(RunProgress(len(work.pending), short, err_console)) if show else None
                 tally = _Tally(bar)
-                summary = aio.run(execute(store, scorer, work, tally))
+                if ray is None:
+                    summary = aio.run(execute(store, scorer, work, tally))
+                else:
+                    summary = ray.executor.score(store, run, ray.specs[i], ray.options, work, tally)
         except KeyboardInterrupt:
             raise fail(f"interrupted; rerun the same command to resume scoring with {label}.", code=130) from None
         console.print(
@@ -221,6 +248,9 @@ def score(
     progress: ShowProgress = True,
     db: DbOption = None,
     shard: ShardOption = None,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = None,
     batch: BatchFlag = False,
     batch_endpoint: BatchEndpoint = None,
     batch_max_requests: BatchMaxRequests = None,
@@ -259,4 +289,6 @@ def score(
             )
             print_submitted(submitted, f"judge requests of {spec}")
         return
-    score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard)
+    on_ray = ray_executor(executor, address, workers)
+    ray = RayScoring(on_ray, specs, options) if on_ray else None
+    score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard, ray=ray)

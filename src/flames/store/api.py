@@ -8,7 +8,7 @@ nothing outside this package depends on sessions or lazy loading.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar, cast
@@ -400,15 +400,18 @@ class Store(BatchStore):
         }
         self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), guard_ok=True)
 
-    def responses(self, run: RunInfo) -> list[StoredResponse]:
-        """The run's ok responses in prompt order."""
+    def responses(self, run: RunInfo, ids: Collection[int] | None = None) -> list[StoredResponse]:
+        """The run's ok responses in prompt order (only those with these response ids, when given)."""
+        query = (
+            select(ResponseRow, PromptRow)
+            .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
+            .where(ResponseRow.run_id == run.id, ResponseRow.status == "ok")
+            .order_by(PromptRow.position, ResponseRow.sample_index)
+        )
+        if ids is not None:
+            query = query.where(ResponseRow.id.in_(ids))
         with self.session() as s:
-            rows = s.execute(
-                select(ResponseRow, PromptRow)
-                .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
-                .where(ResponseRow.run_id == run.id, ResponseRow.status == "ok")
-                .order_by(PromptRow.position, ResponseRow.sample_index)
-            )
+            rows = s.execute(query)
             return [
                 StoredResponse(
                     r.id,
@@ -492,6 +495,17 @@ class Store(BatchStore):
             "created_at": utcnow(),
         }
         self._upsert(JUDGMENTS, values, ("response_id", "scorer_id"))
+
+    def settled(self, scorer: ScorerInfo, response_ids: Collection[int]) -> set[int]:
+        """Which of these responses hold this scorer's judgment, not marked `retry`: the check a worker makes
+        just before judging (and paying for) a response that a retried task may already have judged."""
+        with self.session() as s:
+            rows = s.execute(
+                select(JudgmentRow.response_id, JudgmentRow.meta).where(
+                    JudgmentRow.scorer_id == scorer.id, JudgmentRow.response_id.in_(response_ids)
+                )
+            )
+            return {rid for rid, meta in rows if not (meta or {}).get("retry")}
 
     def judgments(self, run: RunInfo, scorer: ScorerInfo) -> dict[int, Judgment]:
         """response id → judgment, for one scorer."""

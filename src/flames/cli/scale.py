@@ -1,4 +1,5 @@
-"""`flames batch status|collect|cancel RUN`, and the `--batch` options of `flames generate` and `flames score`.
+"""Options and commands for running past one process: `--shard I/N`, `--executor ray`, the `--batch` options
+of `flames generate` and `flames score`, and `flames batch status|collect|cancel RUN`.
 
 Batches run on the provider's side for up to 24 hours at half the live price; the store records each one the
 moment it exists, so these commands work from any machine that reaches the store and has the key.
@@ -18,6 +19,7 @@ from flames.shard import SHARD_HELP, Shard, parse_shard
 
 if TYPE_CHECKING:
     from flames.batch.submit import Submitted
+    from flames.executors.ray_executor import RayExecutor
     from flames.store import BatchInfo
 
 _BATCH = "Provider batch API (openai: models and judges)"
@@ -39,10 +41,40 @@ BatchMaxRequests = Annotated[
     typer.Option(min=1, help="Most requests per batch file (default: the provider's limit, 50,000; files are also"
                  " split at its size limit).", rich_help_panel=_BATCH),
 ]  # fmt: skip
+_SCALE = "Scale-out"
 ShardOption = Annotated[
     Shard | None,
-    typer.Option("--shard", envvar="FLAMES_SHARD", parser=parse_shard, metavar="I/N", help=SHARD_HELP),
+    typer.Option("--shard", envvar="FLAMES_SHARD", parser=parse_shard, metavar="I/N", help=SHARD_HELP,
+                 rich_help_panel=_SCALE),
+]  # fmt: skip
+ExecutorOption = Annotated[
+    str,
+    typer.Option(help="local (this process) or ray (a Ray cluster: the [ray] extra).", rich_help_panel=_SCALE),
 ]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join with --executor ray: auto (the running cluster) or ray://HOST:10001;"
+                 " default a new local instance.", rich_help_panel=_SCALE),
+]  # fmt: skip
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Ray actors (default: one per GPU for local models, one per CPU for APIs).",
+                 rich_help_panel=_SCALE),
+]  # fmt: skip
+
+
+def ray_executor(executor: str, address: str | None, workers: int | None) -> RayExecutor | None:
+    """The executor the command-line options ask for; None for this process."""
+    if executor == "local":
+        if address or workers:
+            raise typer.BadParameter("--address and --workers go with --executor ray", param_hint="--executor")
+        return None
+    if executor != "ray":
+        raise typer.BadParameter(f"{executor!r}: use local or ray", param_hint="--executor")
+    from flames.executors.ray_executor import RayExecutor
+
+    return RayExecutor(address=address, workers=workers)
+
 
 batch_app = typer.Typer(
     help="Provider batch jobs of a run: status, collect, cancel. 批处理任务。", no_args_is_help=True

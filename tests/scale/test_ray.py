@@ -1,0 +1,113 @@
+"""`--executor ray` on a local Ray instance (2 CPUs, loopback, small object store) against a loopback server
+with latency: every slot stored exactly once, and a worker killed mid-run costs no second payment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from collect.chat_server import ChatServer
+from scale.scale_support import write_prompts
+from scoring.scoring_support import model_and_judge
+from typer.testing import CliRunner
+
+from flames.cli import app
+from flames.executors.ray_executor import RayExecutor
+from flames.generate import generate
+from flames.models.base import BackendOptions, GenerationConfig
+from flames.prompts import read_prompt_file
+from flames.store import Store
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[int]:
+    """A Ray instance of this test module alone; yields its raylet's pid (the parent of its workers)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    ray.init(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False,
+             _node_ip_address="127.0.0.1", configure_logging=False, log_to_driver=False)  # fmt: skip
+    try:
+        yield ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    finally:
+        ray.shutdown()
+
+
+def generate_workers(raylet: int) -> list[int]:
+    """Pids of this instance's actors running `GenerateWorker` (children of our raylet, nobody else's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f"PPid:\t{raylet}\n" in status and "GenerateWorker" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_flames_run_on_ray_stores_every_slot_once_and_scores_them(ray_instance: int, tmp_path: Path) -> None:
+    prompts = write_prompts(tmp_path / "prompts.jsonl", 24)
+    db = f"sqlite:///{tmp_path / 'flames.db'}"
+    with ChatServer(reply=model_and_judge, latency=0.05) as server:
+        result = CliRunner().invoke(
+            app,
+            ["run", "--model", "openai:m", "--run", "r", "--db", db, "--prompts", str(prompts), "--no-progress",
+             "--base-url", server.base_url, "--concurrency", "4", "--scorer", "judge:openai:j",
+             "--judge-base-url", server.base_url, "--executor", "ray", "--workers", "2"],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    run = store.get_run("r")
+    assert run.status == "complete" and run.resolved_model == "served/m" and run.meta["executor"] == "ray"
+    assert len({r.prompt.id for r in store.responses(run)}) == 24
+    # 24 answers and 24 judgments, each requested and delivered once
+    assert server.requests == 48 and set(server.delivered.values()) == {1} and server.cut_off == 0
+    judged = store.judgments(run, store.resolve_scorer(run, "judge:openai:j"))
+    assert len(judged) == 24 and all(j.score is not None for j in judged.values())
+    assert "24 scored, 0 unscored now" in " ".join(result.output.split())
+
+
+def test_a_killed_worker_costs_no_second_payment(ray_instance: int, tmp_path: Path) -> None:
+    n = 60
+    prompts = write_prompts(tmp_path / "prompts.jsonl", n)
+    store = Store(f"sqlite:///{tmp_path / 'flames.db'}")
+    killed: list[int] = []
+
+    def kill_one_worker_mid_run() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if store.has_run("r") and len(store.responses(store.get_run("r"))) >= 12:
+                pids = generate_workers(ray_instance)
+                if pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                    return
+            time.sleep(0.02)
+
+    with ChatServer(latency=0.2) as server:
+        killer = threading.Thread(target=kill_one_worker_mid_run, daemon=True)
+        killer.start()
+        result = generate(
+            store, run_name="r", model_spec="openai:m", prompt_set=read_prompt_file(prompts),
+            config=GenerationConfig(max_new_tokens=16), options=BackendOptions(base_url=server.base_url, concurrency=4),
+            progress=False, executor=RayExecutor(workers=2, batch_size=8),
+        )  # fmt: skip
+        killer.join()
+        time.sleep(0.3)  # requests cut off by the kill finish on the server side
+    assert killed, "no worker was killed: the run ended before it could be"
+    rows = store.responses(store.get_run("r"))
+    assert len(rows) == n and len({r.prompt.id for r in rows}) == n and result.counts.ok == n
+    # requests served (answer delivered) equal slots stored: the retried task asked only for what was missing
+    assert sum(server.delivered.values()) == n and set(server.delivered.values()) == {1}
+    # the only waste is what the dead worker had in flight (a provider may bill those)
+    assert 0 < server.cut_off <= 4 and server.requests == n + server.cut_off
