@@ -10,10 +10,8 @@ script (`python tests/collect/chat_server.py --latency 0.2` prints its base URL,
   "malformed" (200 with a broken JSON body), "empty" (200 without choices), "drop" (closes the connection),
   "400" (a content-filter refusal), "401" (bad key);
 - `capacity`: more requests in flight than this are answered 429 with Retry-After, like a rate limit;
-- `answered` counts successful answers per prompt (a provider bills them even when the client is gone by
-  the time the answer is ready), `delivered` only those whose client was still connected to receive them
-  (`cut_off` counts the others), `requests` counts every request received; `bodies` and `headers` keep what
-  each request sent.
+- `answered` counts successful answers per prompt, `requests` counts every request received;
+  `bodies` and `headers` keep what each request sent.
 """
 
 from __future__ import annotations
@@ -54,8 +52,6 @@ class ChatServer:
         self.in_flight = self.peak_in_flight = self.throttled = 0
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
-        self.delivered: Counter[str] = Counter()
-        self.cut_off = 0
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,10 +102,6 @@ class ChatServer:
             return web.Response(status=500)
         text = self.reply(body["messages"])
         self.answered[prompt] += 1
-        if request.transport is None or request.transport.is_closing():  # the client died waiting
-            self.cut_off += 1
-        else:
-            self.delivered[prompt] += 1
         return web.json_response(
             {
                 "id": f"chatcmpl-{self.requests}",

@@ -40,7 +40,8 @@ def ray_instance() -> Iterator[int]:
 
 
 def generate_workers(raylet: int) -> list[int]:
-    """Pids of this instance's actors running `GenerateWorker` (children of our raylet, nobody else's)."""
+    """Pids of this instance's actors running `GenerateWorker` (children of our raylet, nobody else's),
+    newest first: actors of an earlier, finished run may linger idle for a while."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -48,11 +49,12 @@ def generate_workers(raylet: int) -> list[int]:
         try:
             status = (entry / "status").read_text()
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+            started = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: start time
         except OSError:
             continue
         if f"PPid:\t{raylet}\n" in status and "GenerateWorker" in cmdline:
-            found.append(int(entry.name))
-    return found
+            found.append((started, int(entry.name)))
+    return [pid for _, pid in sorted(found, reverse=True)]
 
 
 def test_flames_run_on_ray_stores_every_slot_once_and_scores_them(ray_instance: int, tmp_path: Path) -> None:
@@ -70,8 +72,8 @@ def test_flames_run_on_ray_stores_every_slot_once_and_scores_them(ray_instance: 
     run = store.get_run("r")
     assert run.status == "complete" and run.resolved_model == "served/m" and run.meta["executor"] == "ray"
     assert len({r.prompt.id for r in store.responses(run)}) == 24
-    # 24 answers and 24 judgments, each requested and delivered once
-    assert server.requests == 48 and set(server.delivered.values()) == {1} and server.cut_off == 0
+    # 24 answers and 24 judgments, each requested once
+    assert server.requests == 48 and len(server.answered) == 48 and set(server.answered.values()) == {1}
     judged = store.judgments(run, store.resolve_scorer(run, "judge:openai:j"))
     assert len(judged) == 24 and all(j.score is not None for j in judged.values())
     assert "24 scored, 0 unscored now" in " ".join(result.output.split())
@@ -81,18 +83,18 @@ def test_a_killed_worker_costs_no_second_payment(ray_instance: int, tmp_path: Pa
     n = 60
     prompts = write_prompts(tmp_path / "prompts.jsonl", n)
     store = Store(f"sqlite:///{tmp_path / 'flames.db'}")
-    killed: list[int] = []
+    stored_at_kill: set[str] = set()
 
     def kill_one_worker_mid_run() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if store.has_run("r") and len(store.responses(store.get_run("r"))) >= 12:
+            if store.has_run("r") and len(store.responses(store.get_run("r"))) >= 12 and server.in_flight:
                 pids = generate_workers(ray_instance)
                 if pids:
                     os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
+                    stored_at_kill.update(r.prompt.prompt for r in store.responses(store.get_run("r")))
                     return
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     with ChatServer(latency=0.2) as server:
         killer = threading.Thread(target=kill_one_worker_mid_run, daemon=True)
@@ -103,11 +105,13 @@ def test_a_killed_worker_costs_no_second_payment(ray_instance: int, tmp_path: Pa
             progress=False, executor=RayExecutor(workers=2, batch_size=8),
         )  # fmt: skip
         killer.join()
-        time.sleep(0.3)  # requests cut off by the kill finish on the server side
-    assert killed, "no worker was killed: the run ended before it could be"
+        time.sleep(0.3)  # requests in flight at the kill finish on the server side
+    assert 12 <= len(stored_at_kill) < n, "no worker was killed mid-run"
     rows = store.responses(store.get_run("r"))
     assert len(rows) == n and len({r.prompt.id for r in rows}) == n and result.counts.ok == n
-    # requests served (answer delivered) equal slots stored: the retried task asked only for what was missing
-    assert sum(server.delivered.values()) == n and set(server.delivered.values()) == {1}
-    # the only waste is what the dead worker had in flight (a provider may bill those)
-    assert 0 < server.cut_off <= 4 and server.requests == n + server.cut_off
+    paid = sum(server.answered.values())
+    asked_twice = {p for p, k in server.answered.items() if k > 1}
+    # no stored answer was asked for again: the retried task asked only for what was missing
+    assert not asked_twice & stored_at_kill and set(server.answered.values()) <= {1, 2}
+    # the only waste is what the dead worker had in flight or had not yet committed (≤ its concurrency)
+    assert paid - n == len(asked_twice) <= 4
