@@ -115,3 +115,38 @@ def test_a_killed_worker_costs_no_second_payment(ray_instance: int, tmp_path: Pa
     assert not asked_twice & stored_at_kill and set(server.answered.values()) <= {1, 2}
     # the only waste is what the dead worker had in flight or had not yet committed (≤ its concurrency)
     assert paid - n == len(asked_twice) <= 4
+
+
+@pytest.mark.slow
+def test_the_official_scorer_runs_as_an_actor_pool(ray_instance: int, tmp_path: Path, flames_1k: Path) -> None:
+    import sentencepiece as spm
+    from scorer_official.tiny_checkpoint import random_state, tiny_config, train_tokenizer, write_safetensors_checkpoint
+
+    from flames.aio import run as run_async
+    from flames.records import Completion
+    from flames.score import execute, plan
+    from flames.scorers.registry import ScorerOptions, make_scorer
+    from flames.store import RunSpec
+
+    sp = train_tokenizer(flames_1k)
+    vocab = spm.SentencePieceProcessor(model_proto=sp).get_piece_size() + 16
+    write_safetensors_checkpoint(tmp_path / "scorer", random_state(vocab), tiny_config(vocab), sp)
+    spec, options = f"flames:{tmp_path / 'scorer'}", ScorerOptions(device="cpu", batch_size=4)
+    results = []
+    for name, on_ray in (("ray", True), ("local", False)):
+        store = Store(f"sqlite:///{tmp_path / f'{name}.db'}")
+        run = store.open_run(
+            RunSpec("r", "openai:m", "openai", {}), read_prompt_file(write_prompts(tmp_path / "p.jsonl", 16))
+        )
+        for i, slot in enumerate(store.pending(run)):
+            store.save_response(run.id, slot, Completion("这样做不对，会侵犯他人隐私。" * (1 + i % 3)))
+        scorer = make_scorer(spec, options)
+        work = plan(store, run, scorer)
+        if on_ray:
+            summary = RayExecutor(workers=2, batch_size=4).score(store, run, spec, options, work)
+        else:
+            summary = run_async(execute(store, scorer, work))
+        assert summary.scored == 16
+        judged = store.judgments(run, work.scorer)
+        results.append({store.responses(run, [rid])[0].prompt.id: j.score for rid, j in judged.items()})
+    assert results[0] == results[1] and len(results[0]) == 16  # the same verdicts as scoring in this process

@@ -8,8 +8,8 @@ per `--tensor-parallel` GPUs for vLLM). Ray Data restarts a dead actor and runs 
 default to unlimited restarts and task retries), so just before paying for a batch each actor asks the store
 which of it is already done, and it commits every answer or judgment the moment it arrives (the live
 engines' `generate.collect` and `score.judge_pending` do the writing): a killed worker costs only the
-requests it had in flight, never a second payment for a stored result. The store is the only output: PostgreSQL for a cluster of several machines (a SQLite file works for
-the actors of one machine).
+requests it had in flight, never a second payment for a stored result. The store is the only output:
+PostgreSQL for a cluster of several machines (a SQLite file works for the actors of one machine).
 """
 
 from __future__ import annotations
