@@ -93,7 +93,8 @@ def _judge(model_spec: str, options: ScorerOptions) -> Scorer:
         )
     # Items per window (their unreadable answers are retried before the next one starts): API judges keep
     # many rounds of requests in flight, local judges commit after a few batches.
-    window = 16 * backend_options.concurrency if backend.kind == "openai" else 4 * backend_options.batch_size
+    servers = max(1, len(backend_options.base_urls))  # a pool keeps `concurrency` in flight on each server
+    window = 16 * backend_options.concurrency * servers if backend.kind == "openai" else 4 * backend_options.batch_size
     return JudgeScorer(model_spec, backend, settings, window)
 
 
