@@ -51,3 +51,5 @@ def test_open_batches_hold_their_slots_and_shards_split_the_rest(tmp_path: Path)
     store.update_run(run.id, status="complete")
     store.update_run(run.id, status="partial")
     assert store.get_run("r").status == "complete"  # a late writer never undoes 'complete'
+    store.delete_run("r")  # its batches go with it
+    assert store.batches(run.id) == [] and not store.has_run("r")

@@ -110,7 +110,6 @@ async def _import_answers(
     served = replay.describe().get("model")
     if served and not run.resolved_model:
         store.update_run(run.id, resolved_model=str(served))
-    store.update_run(run.id, status=final_status(store.counts(run), interrupted=False))
     return {
         "answers": stats.ok,
         "failed": stats.failed,
@@ -196,6 +195,10 @@ async def collect_run(store: Store, run: RunInfo, *, wait: bool = False, poll_s:
             else:
                 waiting.append(batch)
         done.waiting = waiting
+        if any(b.kind == GENERATE for b in done.closed):
+            still_out = any(b.kind == GENERATE for b in store.batches(run.id, open_only=True))
+            status = "batch" if still_out else final_status(store.counts(run), interrupted=False)
+            store.update_run(run.id, status=status)
         if not wait or not waiting:
             return done
         await asyncio.sleep(poll_s)

@@ -58,8 +58,8 @@ AddressOption = Annotated[
 ]  # fmt: skip
 WorkersOption = Annotated[
     int | None,
-    typer.Option(min=1, help="Ray actors (default: one per GPU for local models, one per CPU for APIs).",
-                 rich_help_panel=_SCALE),
+    typer.Option(min=1, help="Ray actors (default: one per GPU for local models; 1 for APIs, each actor keeping"
+                 " --concurrency requests in flight).", rich_help_panel=_SCALE),
 ]  # fmt: skip
 
 

@@ -81,8 +81,9 @@ class RayExecutor:
     """None: the Ray instance this process already started, else a new local one; "auto": the running
     cluster (`ray start --head` / a KubeRay head); or `ray://host:10001`."""
     workers: int | None = None
-    """Actors in the pool. Default: one per GPU (per `tensor_parallel` GPUs) for local models and scorers,
-    one per CPU of the cluster for API backends."""
+    """Actors in the pool. Default: one per GPU (per `tensor_parallel` GPUs) for local models and scorers;
+    one for API backends, whose actor keeps `concurrency` requests in flight (each added actor adds as many:
+    mind the provider's rate limit)."""
     batch_size: int | None = None
     """Rows per `map_batches` call. Default: 4 × concurrency (API) or 4 × batch size (local)."""
 
@@ -101,8 +102,7 @@ class RayExecutor:
             default = int(resources.get("GPU", 0) // gpus) if num_gpus else 1
             batch = 4 * options.batch_size
         else:
-            num_gpus = 0.0
-            default = int(resources.get("CPU", 1))
+            num_gpus, default = 0.0, 1
             batch = 4 * options.concurrency * max(1, len(options.base_urls))
         return Placement(max(1, self.workers or default), 1.0, num_gpus, self.batch_size or batch)
 
