@@ -271,3 +271,29 @@ def test_batch_needs_an_api_model_one_endpoint_and_a_key(
     monkeypatch.delenv("OPENAI_API_KEY")
     code, out = generate("http://127.0.0.1:9/v1", db_url, prompts_file, "--batch")
     assert code == 2 and "export OPENAI_API_KEY" in out
+
+
+def test_batch_lines_are_read_like_live_replies() -> None:
+    import json
+
+    from flames.batch.files import read_results
+    from flames.models.base import Failure
+    from flames.models.context_length import is_context_length_error
+
+    body = {"id": "c1", "model": "served/m", "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+            "choices": [{"message": {"role": "assistant", "content": "好的"}, "finish_reason": "stop"}]}  # fmt: skip
+    too_long = {"error": {"message": "This model's maximum context length is 8192 tokens.",
+                          "code": "context_length_exceeded"}}  # fmt: skip
+    lines = [
+        {"custom_id": "a", "response": {"status_code": 200, "body": body}, "error": None},
+        {"custom_id": "b", "response": {"status_code": 400, "body": too_long}, "error": None},
+        {"custom_id": "c", "response": {"status_code": 200, "body": {"choices": []}}, "error": None},
+        {"custom_id": "d", "response": None, "error": {"code": "batch_expired", "message": "window expired"}},
+    ]
+    out = read_results("".join(json.dumps(x) + "\n" for x in lines).encode(), "out.jsonl")
+    assert isinstance(out["a"], Completion) and out["a"].text == "好的" and out["a"].completion_tokens == 2
+    assert isinstance(out["b"], Failure) and is_context_length_error(out["b"].error)  # final for the judge, as live
+    assert isinstance(out["c"], Failure) and "malformed reply" in out["c"].error
+    assert isinstance(out["d"], Failure) and out["d"].error == "batch: batch_expired: window expired"
+    with pytest.raises(BatchError, match=r"out\.jsonl, line 1: not a batch result line"):
+        read_results(b"{not json}\n", "out.jsonl")
