@@ -71,10 +71,11 @@ def generate(
     concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)] = 8,
     base_url: Annotated[
         list[str] | None,
-        typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1. Repeat it (or name a"
-                     " file of URLs, one per line) to spread requests over several servers of the model;"
-                     " --concurrency then applies to each.", rich_help_panel=_API),
-    ] = None,
+        typer.Option(envvar="OPENAI_BASE_URL", metavar="URL|FILE",
+                     help="Server URL, e.g. http://localhost:8000/v1. Repeat it (or name a file of URLs, one per"
+                     " line) to spread requests over several servers of the model; --concurrency then applies to"
+                     " each.", rich_help_panel=_API),
+    ] = None,  # fmt: skip
     api_key_env: Annotated[
         str, typer.Option(help="Env variable with the API key.", rich_help_panel=_API)
     ] = "OPENAI_API_KEY",

@@ -86,9 +86,10 @@ JudgeConstrained = Annotated[
 ]  # fmt: skip
 JudgeBaseUrl = Annotated[
     list[str] | None,
-    typer.Option(help="Judge server URL (openai: judges); default $OPENAI_BASE_URL. Repeat it (or name a file of"
-                 " URLs) for a pool of servers; --judge-concurrency then applies to each.", rich_help_panel=_JUDGE),
-]
+    typer.Option(metavar="URL|FILE", help="Judge server URL (openai: judges); default $OPENAI_BASE_URL. Repeat it"
+                 " (or name a file of URLs) for a pool of servers; --judge-concurrency then applies to each.",
+                 rich_help_panel=_JUDGE),
+]  # fmt: skip
 JudgeApiKeyEnv = Annotated[
     str, typer.Option(help="Env variable with the judge's API key.", rich_help_panel=_JUDGE)
 ]
