@@ -75,7 +75,7 @@ def generate(
                      help="Server URL, e.g. http://localhost:8000/v1. Repeat it (or name a file of URLs, one per"
                      " line) to spread requests over several servers of the model; --concurrency then applies to"
                      " each.", rich_help_panel=_API),
-    ] = None,  # fmt: skip
+    ] = None,
     api_key_env: Annotated[
         str, typer.Option(help="Env variable with the API key.", rich_help_panel=_API)
     ] = "OPENAI_API_KEY",
