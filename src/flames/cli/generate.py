@@ -130,6 +130,7 @@ def generate(
     )  # fmt: skip
     if samples > 1 and temperature == 0:
         err_console.print("[yellow]note:[/] with --temperature 0 (greedy) the samples of a prompt will be identical.")
+    on_ray = ray_executor(executor, address, workers)
     store = Store(db)
     if batch:
         from flames.batch.submit import submit_generation
@@ -144,7 +145,7 @@ def generate(
     result = run_generation(
         store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
         options=options, samples=samples, limit=limit, console=err_console, progress=progress, shard=shard,
-        executor=ray_executor(executor, address, workers),
+        executor=on_ray,
     )  # fmt: skip
     s, c = result.stats, result.counts
     part = f"shard {shard} of run [bold]{run}[/]" if shard else f"run [bold]{run}[/]"

@@ -263,6 +263,7 @@ def score(
     an API judge's requests go to the provider's batch API (`flames batch collect RUN` imports them).
     """
     specs = scorer or ["flames"]
+    on_ray = ray_executor(executor, address, workers)
     if out is not None and len(specs) > 1:
         raise fail("--out holds one scorer's `predicted`; give a single --scorer with --out")
     options = scorer_options(
@@ -290,6 +291,5 @@ def score(
             )
             print_submitted(submitted, f"judge requests of {spec}")
         return
-    on_ray = ray_executor(executor, address, workers)
     ray = RayScoring(on_ray, specs, options) if on_ray else None
     score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard, ray=ray)
