@@ -3,6 +3,7 @@
 from alembic import context
 
 import flames.annotate.schema  # noqa: F401  (annotation tables join Base.metadata)
+import flames.design.schema  # noqa: F401  (prompt design tables too)
 from flames.store.schema import Base
 
 connection = context.config.attributes["connection"]
