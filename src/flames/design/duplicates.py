@@ -70,7 +70,7 @@ class Entry:
     """A prompt that new prompts are compared with."""
 
     key: str
-    """`uid` inside the collection, `flames-1k:ID` for Flames-1k."""
+    """`uid` inside the collection, the prompt id for Flames-1k."""
     source: str
     """The collection's name, or `flames-1k`."""
     text: str
@@ -123,15 +123,15 @@ class MinHashIndex:
             grown = np.empty((max(2 * len(self._sigs), n + m), NUM_PERM), dtype=np.uint64)
             grown[:n] = self._sigs[:n]
             self._sigs = grown
-        for i, e in enumerate(entries):
-            self._sigs[n + i] = _signature(e.text)
+        if m:
+            self._sigs[n : n + m] = _signatures([e.text for e in entries])
         self.entries.extend(entries)
 
     def query(self, text: str, k: int = TOP_K, threshold: float = MINHASH_THRESHOLD) -> list[tuple[Entry, float]]:
         """Up to `k` entries with estimated Jaccard ≥ threshold, most similar first."""
         if not self.entries:
             return []
-        sims = (self._sigs[: len(self.entries)] == _signature(text)).mean(axis=1)
+        sims = (self._sigs[: len(self.entries)] == _signatures([text])[0]).mean(axis=1)
         return _top(self.entries, sims, k, threshold)
 
 
@@ -139,20 +139,21 @@ _SIG_CACHE: dict[str, NDArray[np.uint64]] = {}
 _SIG_LOCK = threading.Lock()
 
 
-def _signature(text: str) -> NDArray[np.uint64]:
-    """The MinHash signature of a text, cached per normalised text (a prompt is hashed once per process)."""
-    key = normalize(text)
+def _signatures(texts: Sequence[str]) -> NDArray[np.uint64]:
+    """(len(texts), NUM_PERM) MinHash signatures, cached per normalised text (each prompt is hashed once per
+    process; new ones in one `MinHash.bulk` call)."""
+    keys = [normalize(t) for t in texts]
     with _SIG_LOCK:
-        hit = _SIG_CACHE.get(key)
-    if hit is None:
+        missing = sorted({(k, t) for k, t in zip(keys, texts, strict=True) if k not in _SIG_CACHE})
+    if missing:
         from datasketch import MinHash
 
-        m = MinHash(num_perm=NUM_PERM)
-        m.update_batch(sorted(shingles(text)))
-        hit = np.asarray(m.hashvalues, dtype=np.uint64)
+        hashed = MinHash.bulk([sorted(shingles(t)) for _, t in missing], num_perm=NUM_PERM)
         with _SIG_LOCK:
-            _SIG_CACHE[key] = hit
-    return hit
+            for (k, _), m in zip(missing, hashed, strict=True):
+                _SIG_CACHE[k] = np.asarray(m.hashvalues, dtype=np.uint64)
+    with _SIG_LOCK:
+        return np.stack([_SIG_CACHE[k] for k in keys])
 
 
 def _top(entries: Sequence[Entry], sims: NDArray[Any], k: int, threshold: float) -> list[tuple[Entry, float]]:
@@ -279,7 +280,7 @@ def _flames_1k_corpus() -> _Corpus | None:
         if corpus is None:
             ps = read_prompt_file(path, name=FLAMES_1K)
             entries = [
-                Entry(f"{FLAMES_1K}:{p.id}", FLAMES_1K, p.prompt, (), None, p.dimension.value, p.subcomponent,
+                Entry(p.id, FLAMES_1K, p.prompt, (), None, p.dimension.value, p.subcomponent,
                       content_sha256(p.prompt))
                 for p in ps.prompts
             ]  # fmt: skip
