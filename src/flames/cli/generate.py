@@ -110,7 +110,7 @@ def generate(
         err_console.print("[yellow]note:[/] with --temperature 0 (greedy) the samples of a prompt will be identical.")
     store = Store(db)
     result = run_generation(
-        store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
+        store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts, db), config=config,
         options=options, samples=samples, limit=limit, console=err_console, progress=progress,
     )  # fmt: skip
     s, c = result.stats, result.counts

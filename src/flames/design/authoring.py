@@ -23,7 +23,7 @@ from flames.annotate.auth import User
 from flames.annotate.errors import AnnotationError, Conflict, Forbidden
 from flames.design import items
 from flames.design.collection import Collection
-from flames.design.duplicates import DuplicateCheck, Entry, MinHashIndex, check_text, content_sha256
+from flames.design.duplicates import DuplicateCheck, Entry, MinHashIndex, check_text, content_sha256, searcher
 from flames.design.items import DesignPrompt, clean, get_prompt
 from flames.design.people import WRITERS, check
 from flames.design.schema import DesignPromptRow, PromptStatus
@@ -271,13 +271,14 @@ def import_file(store: Store, collection: Collection, user: User, path: Path | s
     if not rows:
         raise PromptFileError(path, "no prompts found (the file is empty)")
     result = ImportResult()
+    search = searcher(store, collection.id, collection.name)
+    result.notes = search.notes
     seen = MinHashIndex()
     new_rows: list[DesignPromptRow] = []
     first: dict[str, str] = {}
     for line, uid, valid in rows:
         sha = content_sha256(valid.text)
-        found = check_text(store, collection.id, collection.name, valid.text, valid.methods, extra=seen)
-        result.notes = found.notes
+        found = search.check(valid.text, valid.methods, extra=seen)
         if found.exact is not None or sha in first:
             result.skipped.append((line, found.exact.key if found.exact else first[sha]))
             continue

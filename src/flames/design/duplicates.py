@@ -38,9 +38,9 @@ from flames.store import Store
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-NGRAM = 3
+NGRAM = 2
 NUM_PERM = 128
-MINHASH_THRESHOLD = 0.45
+MINHASH_THRESHOLD = 0.25
 """Estimated Jaccard at or above which two prompts are near-duplicates (calibrated, see module docstring)."""
 EMBEDDING_MODEL = "multilingual-e5-small-q4"
 EMBEDDING_THRESHOLD = 0.955
@@ -111,7 +111,7 @@ class MinHashIndex:
 
     def __init__(self, entries: Sequence[Entry] = ()):
         self.entries: list[Entry] = []
-        self._sigs = np.empty((max(16, len(entries)), NUM_PERM), dtype=np.uint64)
+        self._sigs = np.empty((max(16, len(entries)), NUM_PERM), dtype=np.uint32)
         self.add(entries)
 
     def __len__(self) -> int:
@@ -120,7 +120,7 @@ class MinHashIndex:
     def add(self, entries: Sequence[Entry]) -> None:
         n, m = len(self.entries), len(entries)
         if n + m > len(self._sigs):
-            grown = np.empty((max(2 * len(self._sigs), n + m), NUM_PERM), dtype=np.uint64)
+            grown = np.empty((max(2 * len(self._sigs), n + m), NUM_PERM), dtype=np.uint32)
             grown[:n] = self._sigs[:n]
             self._sigs = grown
         if m:
@@ -131,15 +131,15 @@ class MinHashIndex:
         """Up to `k` entries with estimated Jaccard ≥ threshold, most similar first."""
         if not self.entries:
             return []
-        sims = (self._sigs[: len(self.entries)] == _signatures([text])[0]).mean(axis=1)
+        sims = np.count_nonzero(self._sigs[: len(self.entries)] == _signatures([text])[0], axis=1) / NUM_PERM
         return _top(self.entries, sims, k, threshold)
 
 
-_SIG_CACHE: dict[str, NDArray[np.uint64]] = {}
+_SIG_CACHE: dict[str, NDArray[np.uint32]] = {}
 _SIG_LOCK = threading.Lock()
 
 
-def _signatures(texts: Sequence[str]) -> NDArray[np.uint64]:
+def _signatures(texts: Sequence[str]) -> NDArray[np.uint32]:
     """(len(texts), NUM_PERM) MinHash signatures, cached per normalised text (each prompt is hashed once per
     process; new ones in one `MinHash.bulk` call)."""
     keys = [normalize(t) for t in texts]
@@ -151,13 +151,14 @@ def _signatures(texts: Sequence[str]) -> NDArray[np.uint64]:
         hashed = MinHash.bulk([sorted(shingles(t)) for _, t in missing], num_perm=NUM_PERM)
         with _SIG_LOCK:
             for (k, _), m in zip(missing, hashed, strict=True):
-                _SIG_CACHE[k] = np.asarray(m.hashvalues, dtype=np.uint64)
+                _SIG_CACHE[k] = np.asarray(m.hashvalues, dtype=np.uint32)  # datasketch's hashes are < 2**32
     with _SIG_LOCK:
         return np.stack([_SIG_CACHE[k] for k in keys])
 
 
 def _top(entries: Sequence[Entry], sims: NDArray[Any], k: int, threshold: float) -> list[tuple[Entry, float]]:
-    order = np.argsort(-sims, kind="stable")[:k]
+    best = np.argpartition(-sims, k)[:k] if len(sims) > k else np.arange(len(sims))
+    order = best[np.argsort(-sims[best], kind="stable")]
     return [(entries[i], float(sims[i])) for i in order if sims[i] >= threshold]
 
 
@@ -232,6 +233,11 @@ class _Corpus:
     entries: list[Entry]
     minhash: MinHashIndex
     embedding: EmbeddingIndex | None = None
+    by_sha: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for e in self.entries:
+            self.by_sha.setdefault(e.sha256, []).append(e)
 
 
 _CORPORA: dict[tuple[str, Any], _Corpus] = {}
@@ -251,14 +257,12 @@ def collection_entries(store: Store, collection_id: int, name: str) -> list[Entr
 
 
 def _collection_corpus(store: Store, collection_id: int, name: str) -> _Corpus:
-    """The collection's index, rebuilt only when a prompt was added or changed (signatures are cached)."""
+    """The collection's index, rebuilt only when a prompt was added or changed (every write stamps
+    `updated_at` from the one clock of the server, and the (collection, updated_at) index makes the newest
+    stamp a single index lookup). Signatures are cached, so a rebuild only hashes new texts."""
     p = DesignPromptRow
     with store.session() as s:
-        fingerprint = tuple(
-            s.execute(
-                select(func.count(p.id), func.max(p.id), func.max(p.updated_at)).where(p.collection_id == collection_id)
-            ).one()
-        )
+        fingerprint = (s.scalar(select(func.max(p.updated_at)).where(p.collection_id == collection_id)),)
     key = (store.url, collection_id)
     with _CORPUS_LOCK:
         corpus = _CORPORA.get(key)
@@ -307,6 +311,62 @@ def same_methods(a: Iterable[str], b: Iterable[str]) -> bool:
     return not sa or not sb or sa == sb
 
 
+@dataclass(frozen=True)
+class Searcher:
+    """The corpora a collection's new prompts are compared with, loaded once (an import checks every row
+    against the same searcher)."""
+
+    store: Store
+    collection_name: str
+    corpora: tuple[_Corpus, ...]
+    embeddings: bool
+    notes: tuple[str, ...]
+
+    def check(
+        self, text: str, methods: Sequence[str] = (), *, exclude: str | None = None, extra: MinHashIndex | None = None
+    ) -> DuplicateCheck:
+        """Neighbours of `text` (minus the collection's prompt `exclude`) with the verdict (module docstring);
+        `extra` adds entries not stored yet (earlier rows of a file being imported)."""
+        sha = content_sha256(text)
+        exact = next((e for e in self.corpora[0].by_sha.get(sha, ()) if e.key != exclude), None)
+        scores: dict[tuple[str, str], tuple[Entry, dict[str, float]]] = {}
+
+        def keep(hits: list[tuple[Entry, float]], measure: str) -> None:
+            for entry, sim in hits:
+                if not (entry.key == exclude and entry.source == self.collection_name):
+                    scores.setdefault((entry.source, entry.key), (entry, {}))[1][measure] = sim
+
+        for corpus in self.corpora:
+            keep(corpus.minhash.query(text, TOP_K + 1), "minhash")
+            if self.embeddings:
+                keep(_embedding_index(self.store, corpus).query(text, TOP_K + 1), "embedding")
+        if extra is not None:
+            keep(extra.query(text, TOP_K), "minhash")
+        neighbours = sorted(
+            (Neighbour(e, sims.get("minhash"), sims.get("embedding"), same_methods(methods, e.methods))
+             for e, sims in scores.values()),
+            key=lambda n: (-(n.minhash or 0.0), -(n.embedding or 0.0)),
+        )[: 2 * TOP_K]  # fmt: skip
+        level: Level = "none"
+        if exact is not None:
+            level = "exact"
+        elif any(n.same_methods for n in neighbours):
+            level = "block"
+        elif neighbours:
+            level = "warning"
+        return DuplicateCheck(tuple(neighbours), level, exact, self.notes)
+
+
+def searcher(store: Store, collection_id: int, collection_name: str, *, embeddings: bool = False) -> Searcher:
+    """The collection (first) and Flames-1k, when a local copy exists; a note says when it does not."""
+    corpora = [_collection_corpus(store, collection_id, collection_name)]
+    f1k = _flames_1k_corpus()
+    if f1k is not None:
+        corpora.append(f1k)
+    notes = () if f1k else ("Flames-1k is not available locally, so it was not searched (`flames data fetch`).",)
+    return Searcher(store, collection_name, tuple(corpora), embeddings, notes)
+
+
 def check_text(
     store: Store,
     collection_id: int,
@@ -316,38 +376,7 @@ def check_text(
     *,
     exclude: str | None = None,
     embeddings: bool = False,
-    extra: MinHashIndex | None = None,
 ) -> DuplicateCheck:
-    """Neighbours of `text` in the collection (minus the prompt `exclude`, when re-checking a stored one), in
-    Flames-1k and in `extra` (earlier rows of a file being imported), with the verdict (module docstring)."""
-    notes: list[str] = []
-    corpora = [_collection_corpus(store, collection_id, collection_name)]
-    f1k = _flames_1k_corpus()
-    if f1k is None:
-        notes.append("Flames-1k is not available locally, so it was not searched (`flames data fetch`).")
-    else:
-        corpora.append(f1k)
-    sha = content_sha256(text)
-    exact = next((e for e in corpora[0].entries if e.sha256 == sha and e.key != exclude), None)
-    scores: dict[tuple[str, str], tuple[Entry, dict[str, float]]] = {}
-
-    def keep(hits: list[tuple[Entry, float]], measure: str) -> None:
-        for entry, sim in hits:
-            if not (entry.key == exclude and entry.source == collection_name):
-                scores.setdefault((entry.source, entry.key), (entry, {}))[1][measure] = sim
-
-    for corpus in corpora:
-        keep(corpus.minhash.query(text, TOP_K + 1), "minhash")
-        if embeddings:
-            keep(_embedding_index(store, corpus).query(text, TOP_K + 1), "embedding")
-    if extra is not None:
-        keep(extra.query(text, TOP_K), "minhash")
-    neighbours = sorted(
-        (Neighbour(e, sims.get("minhash"), sims.get("embedding"), same_methods(methods, e.methods))
-         for e, sims in scores.values()),
-        key=lambda n: (-(n.minhash or 0.0), -(n.embedding or 0.0)),
-    )[: 2 * TOP_K]  # fmt: skip
-    level: Level = "exact" if exact else "block" if any(n.same_methods for n in neighbours) else (
-        "warning" if neighbours else "none"
-    )
-    return DuplicateCheck(tuple(neighbours), level, exact, tuple(notes))
+    """Neighbours of `text` in the collection (minus the prompt `exclude`, when re-checking a stored one) and
+    in Flames-1k, with the verdict (module docstring)."""
+    return searcher(store, collection_id, collection_name, embeddings=embeddings).check(text, methods, exclude=exclude)

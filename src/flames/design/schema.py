@@ -70,6 +70,7 @@ class DesignPromptRow(Base):
     __table_args__ = (
         UniqueConstraint("collection_id", "uid"),
         Index("ix_dsg_prompts_collection_status", "collection_id", "status"),
+        Index("ix_dsg_prompts_collection_updated", "collection_id", "updated_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("dsg_collections.id", ondelete="CASCADE"))

@@ -118,9 +118,7 @@ def upgrade() -> None:
     op.create_table(
         "dsg_prompts",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "collection_id", sa.Integer, sa.ForeignKey("dsg_collections.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("collection_id", sa.Integer, sa.ForeignKey("dsg_collections.id", ondelete="CASCADE"), nullable=False),
         sa.Column("uid", sa.String(200), nullable=False),
         sa.Column("dimension", sa.String(40), nullable=False),
         sa.Column("subcomponent", sa.String(80), nullable=False),
@@ -139,6 +137,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("collection_id", "uid"),
     )
     op.create_index("ix_dsg_prompts_collection_status", "dsg_prompts", ["collection_id", "status"])
+    op.create_index("ix_dsg_prompts_collection_updated", "dsg_prompts", ["collection_id", "updated_at"])
     op.create_index("ix_dsg_prompts_sha256", "dsg_prompts", ["sha256"])
     op.create_table(
         "dsg_decisions",
@@ -190,14 +189,8 @@ def upgrade() -> None:
         sa.Column("vector", sa.LargeBinary, nullable=False),
     )
     now = datetime.now(UTC)
-    op.bulk_insert(
-        methods,
-        [
-            {"name": n, "label_zh": lz, "label_en": le, "definition_zh": dz, "definition_en": de, "example": ex,
-             "provenance": prov, "mappings": maps, "created_at": now}
-            for n, lz, le, dz, de, ex, prov, maps in SEED
-        ],  # fmt: skip
-    )
+    keys = ("name", "label_zh", "label_en", "definition_zh", "definition_en", "example", "provenance", "mappings")
+    op.bulk_insert(methods, [{**dict(zip(keys, row, strict=True)), "created_at": now} for row in SEED])
 
 
 def downgrade() -> None:
