@@ -338,8 +338,9 @@ def stats_page(
 ) -> HTMLResponse:  # fmt: skip
     c = get_collection(store, name)
     stats = attack_stats(store, _stats_prompts(store, c, release), scorer or None)
+    labels = {m.name: m.label for m in list_methods(store)} if by == "method" else {}
     return page(request, "design/stats.html", user=user, c=c, hm=stats.heatmap(_by(by)), by=_by(by), BY=BY,
-                release=release, scorer=scorer, releases=list_releases(store, c))  # fmt: skip
+                release=release, scorer=scorer, releases=list_releases(store, c), labels=labels)  # fmt: skip
 
 
 @router.get("/c/{name}/stats/answers", response_class=HTMLResponse)
