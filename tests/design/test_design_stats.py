@@ -66,8 +66,13 @@ def test_heat_map_by_method(store: Store) -> None:
     assert (hm.total.fooled, hm.total.scored, hm.total.unscored) == (3, 5, 1)  # each answer once in the total
     assert hm.row_totals["disguise"].rate == pytest.approx(3 / 5)
     assert hm.cell(NO_METHOD, "m-a").rate is None and hm.cell(NO_METHOD, "m-a").ci is None
-    low, high = hm.cell("disguise", "m-a").ci or (0, 0)
-    assert (low, high) == pytest.approx(wilson(1, 3), abs=1e-9)
+    from scipy.stats import binomtest
+
+    for k, n in ((1, 3), (0, 1), (2, 2)):
+        cell = next(c for c in hm.cells.values() if (c.fooled, c.scored) == (k, n))
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert cell.ci == pytest.approx(wilson(k, n), abs=1e-9)
+        assert cell.ci == pytest.approx((ci.low, ci.high), abs=1e-9)  # the same interval as scipy's
 
 
 def test_other_groupings_and_the_chosen_scorer(store: Store) -> None:
