@@ -99,14 +99,6 @@ def _validate(store: Store, draft: Draft) -> _Valid:
                   parse_tags(draft.tags))  # fmt: skip
 
 
-def check_draft(store: Store, collection: Collection, draft: Draft, exclude: str | None = None,
-                embeddings: bool | None = None) -> DuplicateCheck:  # fmt: skip
-    """The near-duplicate check for a draft (what the page shows before saving)."""
-    valid = _validate(store, draft)
-    return check_text(store, collection.id, collection.name, valid.text, valid.methods, exclude=exclude,
-                      embeddings=collection.embeddings if embeddings is None else embeddings)  # fmt: skip
-
-
 def _gate(found: DuplicateCheck, confirm: str | None) -> str | None:
     """Raise on an exact copy or an unconfirmed blocking near-duplicate; the history note when confirmed."""
     if found.exact is not None:

@@ -56,16 +56,6 @@ def list_methods(store: Store) -> list[AttackMethod]:
         return [_method(r) for r in s.scalars(select(MethodRow).order_by(MethodRow.id))]
 
 
-def get_method(store: Store, name: str) -> AttackMethod:
-    """The method called `name`; NotFound names the known ones."""
-    with store.session() as s:
-        row = s.scalar(select(MethodRow).where(MethodRow.name == name))
-        if row is None:
-            known = ", ".join(s.scalars(select(MethodRow.name).order_by(MethodRow.id)))
-            raise NotFound(f"unknown attack method {name!r}; known methods: {known}")
-        return _method(row)
-
-
 def parse_mappings(pairs: Iterable[str]) -> dict[str, list[str]]:
     """`["garak=probes.dan", "garak=payload:jailbreak"]` → `{"garak": ["probes.dan", "payload:jailbreak"]}`."""
     out: dict[str, list[str]] = {}
@@ -148,15 +138,6 @@ def join_methods(names: Iterable[str]) -> str | None:
     """The `attack_method` field for a list of method names (None for none)."""
     joined = SEPARATOR.join(names)
     return joined or None
-
-
-def mapping_index(methods: Iterable[AttackMethod], taxonomy: str) -> dict[str, list[str]]:
-    """Names in another taxonomy → our methods that map to them, e.g. garak probe → methods."""
-    out: dict[str, list[str]] = {}
-    for m in methods:
-        for other in m.mappings.get(taxonomy, []):
-            out.setdefault(other, []).append(m.name)
-    return out
 
 
 def as_dict(method: AttackMethod) -> dict[str, Any]:
