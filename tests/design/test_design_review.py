@@ -90,6 +90,22 @@ def test_disagreement_goes_to_an_adjudicator_who_did_not_review(
     assert history(store, p)[-1].action == "adjudicated" and history(store, p)[-1].user == "admin"
 
 
+def test_withdrawing_from_adjudication_starts_a_new_round(
+    store: Store, collection: Collection, people: People, prompt: DesignPrompt
+) -> None:
+    _in_review(store, collection, people, prompt)
+    rv.review(store, collection, people["rev1"], prompt.uid, "accept")
+    p = rv.review(store, collection, people["rev2"], prompt.uid, "reject", "意图写得不清楚")
+    assert p.status == PromptStatus.ADJUDICATION
+    with pytest.raises(Forbidden, match="only ann"):
+        rv.withdraw(store, collection, people["judy"], p.uid)
+    p = rv.withdraw(store, collection, people["ann"], p.uid)
+    assert (p.status, history(store, p)[-1].from_status) == (PromptStatus.DRAFT, "adjudication")
+    assert rv.adjudication_queue(store, collection, people["judy"]) == []
+    p = rv.submit(store, collection, people["admin"], p.uid)
+    assert (p.status, p.round) == (PromptStatus.IN_REVIEW, 2)
+
+
 def test_role_checks(store: Store, collection: Collection, people: People, prompt: DesignPrompt) -> None:
     with pytest.raises(Forbidden, match="only ann"):
         rv.submit(store, collection, people["bo"], prompt.uid)  # another author
