@@ -1,6 +1,6 @@
 """Prompt sets: Flames-1k by name (local copy, cache or verified download) and users' own files.
 
-Files may be JSONL, CSV, XLSX or Parquet with the official fields (`dimension`, `subcomponent`, `prompt`) plus
+Files may be JSONL, CSV or Parquet with the official fields (`dimension`, `subcomponent`, `prompt`) plus
 optional `id`, `attack_method` and any other fields (kept as metadata). Every validation error names the
 file, the line, the field and what was expected, because users fix these files by hand. A released prompt
 set (`NAME@VERSION`, see `flames.design.releases`) is found through `RESOLVERS`, imported only when used.
@@ -107,14 +107,10 @@ def decode_text(path: Path, data: bytes) -> str:
 
 
 def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, row) from a JSONL, CSV, XLSX or Parquet file; line numbers count from 1 (for XLSX,
-    the sheet's row numbers, the header being row 1)."""
+    """Yield (line number, row) from a JSONL, CSV or Parquet file; line numbers count from 1."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _iter_parquet(path)
-        return
-    if suffix == ".xlsx":
-        yield from _iter_xlsx(path)
         return
     text = decode_text(path, path.read_bytes())
     if suffix == ".csv":
@@ -144,29 +140,6 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise PromptFileError(path, "reading Parquet needs pyarrow: pip install 'flames-eval[parquet]'") from err
     for n, row in enumerate(pq.read_table(path).to_pylist(), start=1):
         yield n, {k: v for k, v in row.items() if v is not None}
-
-
-def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of the workbook's first sheet; its first row names the fields, empty cells are left out."""
-    try:
-        from openpyxl import load_workbook
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise PromptFileError(path, "reading .xlsx needs openpyxl: pip install 'flames-eval[design]'") from err
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as err:  # openpyxl raises zipfile, KeyError or its own errors on a damaged file
-        raise PromptFileError(path, f"not a readable .xlsx workbook ({err}); save it again from Excel") from err
-    try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
-        header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
-        if not any(header):
-            raise PromptFileError(path, "the first sheet has no header row (dimension, subcomponent, prompt)", 1)
-        for n, values in enumerate(rows, start=2):
-            row = {k: v for k, v in zip(header, values, strict=False) if k and v not in (None, "")}
-            if row:
-                yield n, row
-    finally:
-        book.close()
 
 
 def required_text(path: Path, line: int, row: dict[str, Any], field: str) -> str:
@@ -266,7 +239,7 @@ def flames_1k_path(offline: bool | None = None) -> Path:
 
 
 def load_prompt_set(spec: str | Path | None = None, db: str | None = None) -> PromptSet:
-    """`flames-1k` (the default), a path to a JSONL/CSV/XLSX/Parquet file, or `NAME@VERSION`: a release in
+    """`flames-1k` (the default), a path to a JSONL/CSV/Parquet file, or `NAME@VERSION`: a release in
     the store at `db` (default `$FLAMES_DB`, else `flames.db`), found through `RESOLVERS`."""
     if spec is None or str(spec) == FLAMES_1K:
         return read_prompt_file(flames_1k_path(), name=FLAMES_1K)

@@ -150,7 +150,7 @@ def test_import_is_all_or_nothing_and_names_line_and_field(
 def test_import_refuses_unknown_formats_and_empty_files(
     store: Store, collection: Collection, people: People, tmp_path: Path
 ) -> None:
-    with pytest.raises(PromptFileError, match=r"\.jsonl, \.csv or \.xlsx"):
+    with pytest.raises(PromptFileError, match=r"import a \.jsonl, \.json, \.csv, \.tsv, \.xlsx, \.parquet file"):
         import_file(store, collection, people["ann"], _write(tmp_path / "x.jsonl", ROWS).rename(tmp_path / "x.txt"))
     (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
     with pytest.raises(PromptFileError, match="no prompts found"):

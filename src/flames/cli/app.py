@@ -33,7 +33,7 @@ PromptsOption = Annotated[
     str | None,
     typer.Option(
         "--prompts",
-        help="Prompt set: 'flames-1k' (default), a JSONL/CSV/XLSX/Parquet file, or a release NAME@VERSION.",
+        help="Prompt set: 'flames-1k' (default), a JSONL/CSV/Parquet file, or a release NAME@VERSION.",
     ),
 ]
 

@@ -28,12 +28,15 @@ from flames.design.items import DesignPrompt, clean, get_prompt
 from flames.design.people import WRITERS, check
 from flames.design.schema import DesignPromptRow, PromptStatus
 from flames.design.vocabulary import list_methods, resolve_methods
-from flames.prompts import PromptFileError, iter_rows, prompt_from_row, prompt_id
+from flames.labels.readers.table import read_rows
+from flames.prompts import PromptFileError, prompt_from_row, prompt_id
 from flames.store import Store
 from flames.store.schema import utcnow
 from flames.taxonomy import parse_dimension, parse_subcomponent
 
 MAX_TAGS = 20
+IMPORT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".xlsx", ".parquet")
+"""What `flames.labels.readers.table.read_rows` reads (one reader for every table format in the tool)."""
 _TAG_SPLIT = re.compile(r"[,，、;；]")
 _UID = re.compile(r"[^\s/\\]{1,200}")
 
@@ -235,7 +238,7 @@ def _row_draft(store: Store, path: Path, line: int, row: dict[str, Any], known: 
 
 
 def import_file(store: Store, collection: Collection, user: User, path: Path | str) -> ImportResult:
-    """Import every row of a JSONL/CSV/XLSX file as drafts, all or nothing.
+    """Import every row of a JSONL/CSV/XLSX (or JSON array, TSV, Parquet) file as drafts, all or nothing.
 
     Rows need `dimension`, `subcomponent`, `prompt`; optional `id`, `attack_method` (or `attack_methods`:
     a list, or names joined by `+` or commas), `intent`, `tags` (a list, or comma-separated). Every row is
@@ -246,12 +249,12 @@ def import_file(store: Store, collection: Collection, user: User, path: Path | s
     path = Path(path)
     if not path.is_file():
         raise PromptFileError(path, "file not found")
-    if path.suffix.lower() not in (".jsonl", ".csv", ".xlsx"):
-        raise PromptFileError(path, "import a .jsonl, .csv or .xlsx file (one prompt a row)")
+    if path.suffix.lower() not in IMPORT_SUFFIXES:
+        raise PromptFileError(path, f"import a {', '.join(IMPORT_SUFFIXES)} file (one prompt a row)")
     taken = _taken(store, collection)
     known = {m.name for m in list_methods(store)}
     rows: list[tuple[int, str, _Valid]] = []
-    for line, raw in iter_rows(path):
+    for line, raw in read_rows(path):
         valid = _row_draft(store, path, line, raw, known)
         given = raw.get("id")
         try:
