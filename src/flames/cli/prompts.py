@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from flames.cli.app import DbOption, app, console, err_console
 from flames.store import Store
@@ -417,7 +417,8 @@ def list_(
         for p in rows:
             sys.stdout.write(jsonl_line(p) + "\n")
         return
-    table = Table("id", "status", "dimension / subcomponent", "methods", "author", "text")
+    table = Table("status", "dimension / subcomponent", "methods", "author", "text")
+    table.columns.insert(0, Column("id", overflow="fold"))
     for p in rows:
         table.add_row(escape(p.uid), p.status.value, f"{p.dimension.value} / {p.subcomponent}",
                       escape(p.attack_method or "—"), escape(p.author), escape(excerpt(p.text, 50)))  # fmt: skip
