@@ -228,7 +228,7 @@ async def _collect_run(
 
             await collect(store, run.id, backend, slots, config, advance, stats)
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         described = backend.describe()
         store.update_run(run.id, resolved_model=str(described.get("model")), meta={"backend": described})

@@ -2,7 +2,8 @@
 
 Files may be JSONL, CSV or Parquet with the official fields (`dimension`, `subcomponent`, `prompt`) plus
 optional `id`, `attack_method` and any other fields (kept as metadata). Every validation error names the
-file, the line, the field and what was expected, because users fix these files by hand.
+file, the line, the field and what was expected, because users fix these files by hand. A released prompt
+set (`NAME@VERSION`, see `flames.design.releases`) is found through `RESOLVERS`, imported only when used.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,11 @@ FLAMES_1K_URL = "https://raw.githubusercontent.com/AIFlames/Flames/main/Flames_1
 FLAMES_1K_SHA256 = "f53400dcbb8795fb262993bda0615afdc77de1c4685e7c94d2df2a3cd47613fa"
 FLAMES_1K_FILENAME = "Flames_1k_Chinese.jsonl"
 RESERVED_FIELDS = ("id", "dimension", "subcomponent", "prompt", "attack_method")
+RELEASE_REF = re.compile(r"(?P<name>[^@/\\\s]+)@(?P<version>[\w.-]+)")
+"""`NAME@VERSION`: a released prompt set in the store (a spec that is not an existing file)."""
+RESOLVERS: tuple[str, ...] = ("flames.design.releases:resolve_release",)
+"""`module:function` hooks for prompt-set specs of the `NAME@VERSION` form, tried in order; each takes
+`(spec, db_url)` and returns a PromptSet, or None when the spec is not its kind."""
 
 
 class PromptFileError(ValueError):
@@ -230,8 +238,16 @@ def flames_1k_path(offline: bool | None = None) -> Path:
     return cached
 
 
-def load_prompt_set(spec: str | Path | None = None) -> PromptSet:
-    """`flames-1k` (the default) or a path to a JSONL/CSV/Parquet file."""
+def load_prompt_set(spec: str | Path | None = None, db: str | None = None) -> PromptSet:
+    """`flames-1k` (the default), a path to a JSONL/CSV/Parquet file, or `NAME@VERSION`: a release in
+    the store at `db` (default `$FLAMES_DB`, else `flames.db`), found through `RESOLVERS`."""
     if spec is None or str(spec) == FLAMES_1K:
         return read_prompt_file(flames_1k_path(), name=FLAMES_1K)
-    return read_prompt_file(Path(spec))
+    path = Path(spec)
+    if not path.exists() and RELEASE_REF.fullmatch(str(spec)):
+        for hook in RESOLVERS:
+            module, _, function = hook.partition(":")
+            found: PromptSet | None = getattr(import_module(module), function)(str(spec), db)
+            if found is not None:
+                return found
+    return read_prompt_file(path)

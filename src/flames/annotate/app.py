@@ -23,6 +23,7 @@ from flames.annotate import admin, routes
 from flames.annotate.auth import LoginLimiter, session_secret
 from flames.annotate.errors import AnnotationError
 from flames.annotate.web import LoginRequired, check_csrf, render
+from flames.design_web import routes as design_routes
 from flames.store import Store
 
 SESSION_HOURS = 12
@@ -94,6 +95,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     app.include_router(routes.router)
     app.include_router(admin.router)
+    app.include_router(design_routes.router)
     return app
 
 

@@ -22,6 +22,10 @@ class Role(StrEnum):
     ADMIN = "admin"
     ANNOTATOR = "annotator"
     ADJUDICATOR = "adjudicator"
+    AUTHOR = "author"
+    """Prompt design: writes prompts and tries them on the panel (`flames.design`)."""
+    REVIEWER = "reviewer"
+    """Prompt design: an author who also reviews other people's prompts."""
 
 
 class ItemStatus(StrEnum):

@@ -89,8 +89,12 @@ def require(*roles: Role) -> Callable[[User], User]:
     return check
 
 
-def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, *, status_code: int = 200, templates: Jinja2Templates | None = None, **context: Any
+) -> HTMLResponse:
+    """A page with the session's CSRF token; `templates` lets other page modules (prompt design) render their
+    own templates, which extend this package's `base.html`."""
     context.setdefault("user", None)
-    return TEMPLATES.TemplateResponse(
+    return (templates or TEMPLATES).TemplateResponse(
         request, name, {"csrf_token": csrf_token(request), **context}, status_code=status_code
     )

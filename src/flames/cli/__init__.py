@@ -8,7 +8,21 @@ from __future__ import annotations
 
 import sys
 
-from flames.cli import annotate, compare, data, generate, labels, leaderboard, report, run, runs, scale, score, scorer  # noqa: F401  (each module registers its commands)
+from flames.cli import (  # noqa: F401  (each module registers its commands)
+    annotate,
+    compare,
+    data,
+    generate,
+    labels,
+    leaderboard,
+    prompts,
+    report,
+    run,
+    runs,
+    scale,
+    score,
+    scorer,
+)
 from flames.cli.app import USER_ERRORS, app, fail
 
 

@@ -32,7 +32,10 @@ DbOption = Annotated[
 ]
 PromptsOption = Annotated[
     str | None,
-    typer.Option("--prompts", help="Prompt set: 'flames-1k' (default) or a JSONL/CSV/Parquet file."),
+    typer.Option(
+        "--prompts",
+        help="Prompt set: 'flames-1k' (default), a JSONL/CSV/Parquet file, or a release NAME@VERSION.",
+    ),
 ]
 
 USER_ERRORS: tuple[type[Exception], ...] = (PromptFileError, StoreError, BackendError, ScorerError, BatchError)

@@ -7,7 +7,7 @@ from collections import Counter
 import typer
 from rich.table import Table
 
-from flames.cli.app import PromptsOption, app, console
+from flames.cli.app import DbOption, PromptsOption, app, console
 from flames.prompts import flames_1k_path, load_prompt_set
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, info
 
@@ -16,9 +16,9 @@ app.add_typer(data_app, name="data")
 
 
 @data_app.command("info")
-def data_info(prompts: PromptsOption = None) -> None:
+def data_info(prompts: PromptsOption = None, db: DbOption = None) -> None:
     """Counts per dimension and subcomponent (and attack method, when the set has them)."""
-    ps = load_prompt_set(prompts)
+    ps = load_prompt_set(prompts, db)
     by_sub = Counter(p.subcomponent for p in ps.prompts)
     by_dim = Counter(p.dimension for p in ps.prompts)
     table = Table(title=f"{ps.name} — {len(ps)} prompts · sha256 {ps.sha256[:16]}…", title_justify="left")

@@ -143,7 +143,7 @@ def generate(
         print_submitted(submitted, "requests")
         return
     result = run_generation(
-        store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts), config=config,
+        store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts, db), config=config,
         options=options, samples=samples, limit=limit, console=err_console, progress=progress, shard=shard,
         executor=on_ray,
     )  # fmt: skip

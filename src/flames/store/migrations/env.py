@@ -2,7 +2,8 @@
 
 from alembic import context
 
-import flames.annotate.schema  # noqa: F401  (annotation tables join Base.metadata)
+import flames.annotate.schema
+import flames.design.schema  # noqa: F401  (the annotation and prompt design tables join Base.metadata)
 from flames.store.schema import Base
 
 connection = context.config.attributes["connection"]
