@@ -148,8 +148,24 @@ def reference_ids(sp: spm.SentencePieceProcessor, prompt: str, response: str) ->
     return [1, *sp.encode(TEMPLATE.format(prompt=prompt, response=response))]
 
 
+def reference_official_ids(sp: spm.SentencePieceProcessor, prompt: str, response: str) -> list[int]:
+    """The official slow tokenizer on texts whose only special string is `</s>`: BOS, then each stretch of
+    text between literals encoded on its own, each literal `</s>` as id 2 (docs/benchmark.md §4)."""
+    ids = [1]
+    for i, part in enumerate(TEMPLATE.format(prompt=prompt, response=response).split("</s>")):
+        ids += ([2] if i else []) + (sp.encode(part) if part else [])
+    return ids
+
+
+def official_pool_index(ids: list[int]) -> int:
+    """Where the official `predict` reads the head: (ids that differ from the pad id 2) − 1."""
+    return sum(i != 2 for i in ids) - 1
+
+
 def reference_logits(state: dict[str, torch.Tensor], ids: list[int], head: int) -> torch.Tensor:
-    """InternLM forward in float64: RMSNorm, biased attention with RoPE (rotate-half), SwiGLU, last token."""
+    """InternLM forward in float64: RMSNorm, biased attention with RoPE (rotate-half), SwiGLU, last token.
+
+    The attention is causal, so the hidden state at position j of a longer row is this on `ids[: j + 1]`."""
     w = {k: v.double() for k, v in state.items()}
     n, head_dim = len(ids), HIDDEN // HEADS
     x = w["model.embed_tokens.weight"][torch.tensor(ids)]
