@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
-from paired_simulation import SIZES, pooled_mcnemar_p, simulate_runs  # noqa: E402
+from paired_simulation import SIZES, pooled_mcnemar_p, simulate_runs
 
-from flames.metrics import BootstrapConfig  # noqa: E402
-from flames.paired import compare_runs  # noqa: E402
+from flames.metrics import BootstrapConfig
+from flames.paired import compare_runs
 
 
 def rejection_rates(

@@ -7,9 +7,10 @@
    1,000; the server answers at once and writes the arrival time of every request (CLOCK_MONOTONIC, which
    is shared by all processes on Linux) to a file.
 
-Both print the median and the range of `--repeat` runs, plus the whole `flames generate` process time.
-The `flames` executable next to the running Python is used, so set PYTHONPATH to measure a source tree.
-Usage: `python benchmarks/startup.py [--repeat 9]`.
+Each line gives the median and range of `--repeat` runs, wall-clock and CPU (user + system) seconds of the
+process: on a machine shared with other jobs the wall time grows with the load, the CPU time much less, so
+it tells what the command costs on an idle machine. The `flames` executable next to the running Python is
+used, so set PYTHONPATH to measure a source tree. Usage: `python benchmarks/startup.py [--repeat 9]`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from collect_throughput import RESPONSE, _Responder, write_prompts
+from collect_throughput import _Responder, write_prompts
 
 FLAMES = str(Path(sys.executable).with_name("flames"))
 
@@ -57,13 +59,22 @@ def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
 
 
-def measure_help(repeat: int) -> list[float]:
-    walls = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([FLAMES, "--help"], check=True, capture_output=True)
-        walls.append(time.perf_counter() - t0)
-    return walls
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """(start monotonic time, wall seconds, CPU seconds) of one finished process."""
+    cpu0, t0 = _children_cpu(), time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return t0, time.monotonic() - t0, _children_cpu() - cpu0
+
+
+def measure_help(repeat: int) -> tuple[list[float], list[float]]:
+    """(wall, CPU) seconds of `flames --help`, per run."""
+    runs = [run_timed([FLAMES, "--help"]) for _ in range(repeat)]
+    return [r[1] for r in runs], [r[2] for r in runs]
 
 
 def _generate(url: str, db: Path, prompts: Path, run: str) -> list[str]:
@@ -71,8 +82,8 @@ def _generate(url: str, db: Path, prompts: Path, run: str) -> list[str]:
             "--db", f"sqlite:///{db}", "--base-url", url, "--concurrency", "8", "--no-progress"]  # fmt: skip
 
 
-def measure_generate(repeat: int, workdir: Path) -> tuple[list[float], list[float]]:
-    """(process start → first request, whole process) per run, in seconds."""
+def measure_generate(repeat: int, workdir: Path) -> tuple[list[float], list[float], list[float]]:
+    """(process start → first request, whole process wall, whole process CPU) per run, in seconds."""
     stamps = workdir / "stamps.txt"
     stamps.touch()
     server = subprocess.Popen(
@@ -85,15 +96,14 @@ def measure_generate(repeat: int, workdir: Path) -> tuple[list[float], list[floa
     write_prompts(prompts, 1000)
     try:
         subprocess.run(_generate(url, db, prompts, "warm-up"), check=True, capture_output=True, env=env)
-        first, whole = [], []
+        first, wall, cpu = [], [], []
         for i in range(repeat):
             seen = len(stamps.read_text().split())
-            t0 = time.monotonic()
-            subprocess.run(_generate(url, db, prompts, f"run-{i}"), check=True, capture_output=True, env=env)
-            whole.append(time.monotonic() - t0)
-            arrivals = [float(t) for t in stamps.read_text().split()[seen:]]
-            first.append(min(arrivals) - t0)
-        return first, whole
+            t0, seconds, cpu_seconds = run_timed(_generate(url, db, prompts, f"run-{i}"), env)
+            wall.append(seconds)
+            cpu.append(cpu_seconds)
+            first.append(min(float(t) for t in stamps.read_text().split()[seen:]) - t0)
+        return first, wall, cpu
     finally:
         server.terminate()
 
@@ -107,11 +117,15 @@ def main() -> None:
         serve(args.serve)
         return
     print(f"{FLAMES}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print(f"flames --help:                          {_summary(measure_help(args.repeat))}")
+    wall, cpu = measure_help(args.repeat)
+    print(f"flames --help, wall:                          {_summary(wall)}")
+    print(f"flames --help, CPU:                           {_summary(cpu)}")
     with tempfile.TemporaryDirectory() as tmp:
-        first, whole = measure_generate(args.repeat, Path(tmp))
-    print(f"flames generate, start → first request: {_summary(first)}")
-    print(f"flames generate, whole process (5 answers): {_summary(whole)}")
+        first, wall, cpu = measure_generate(args.repeat, Path(tmp))
+    print(f"flames generate, start → first request, wall: {_summary(first)}")
+    print(f"flames generate (5 answers), process wall:    {_summary(wall)}")
+    print(f"flames generate (5 answers), process CPU:     {_summary(cpu)}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
