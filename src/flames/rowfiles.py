@@ -1,5 +1,5 @@
-"""Rows from the files people have: JSONL, JSON (an array of objects, or an object keyed by index as
-OpenCompass writes), CSV, Excel `.xlsx` and Parquet, each row a dict of field → value.
+"""Rows from the files people have: JSONL, JSON (an array of objects, or an object keyed by index, "0",
+"1", ..., as OpenCompass writes), CSV, Excel `.xlsx` and Parquet, each row a dict of field → value.
 
 Every row comes with its `Position` (an int: line, item or sheet row number) whose `label` says where it
 is in words, so that errors can name the file, the row and the field. Text files are UTF-8 (a BOM is
@@ -137,13 +137,13 @@ def _json_array(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _keyed_object(text: str) -> dict[str, dict[str, Any]] | None:
-    """The whole text as one JSON object whose values are all objects (OpenCompass: {"0": {...}, ...}),
-    else None (one JSONL row, or JSONL with several lines)."""
+    """The whole text as one JSON object keyed by index whose values are objects (OpenCompass:
+    {"0": {...}, "1": {...}}), else None (one JSONL row, or JSONL with several lines)."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError:
         return None
-    if isinstance(obj, dict) and obj and all(isinstance(v, dict) for v in obj.values()):
+    if isinstance(obj, dict) and obj and all(k.isdigit() and isinstance(v, dict) for k, v in obj.items()):
         return obj
     return None
 
