@@ -131,10 +131,10 @@ def import_rows(
     )
     run = store.open_run(spec, prompt_set)
     by_slot = {(r.prompt.id, k): r for r, k in zip(rows, samples, strict=True)}
-    for slot in store.pending(run):  # empty when the source was imported before
-        r = by_slot.get((slot.prompt.id, slot.sample_index))
-        if r is not None:  # prompts with fewer samples than others leave their extra slots unanswered
-            store.save_response(run.id, slot, Completion(r.response, meta={"line": int(r.line)}))
+    for slot in store.pending(run):  # only unanswered slots: nothing is stored twice
+        found = by_slot.get((slot.prompt.id, slot.sample_index))
+        if found is not None:  # prompts with fewer samples than others leave their extra slots unanswered
+            store.save_response(run.id, slot, Completion(found.response, meta={"line": int(found.line)}))
     if any(r.predicted is not None for r in rows):
         scorer = store.scorer(
             IMPORTED_SCORER, {"source_sha256": source.sha256, "file": Path(source.path).name}, kind="imported"

@@ -16,7 +16,7 @@ from flames import prompts as P
 from flames.prompts import PromptFileError, load_prompt_set, prompt_id, read_prompt_file
 from flames.taxonomy import Dimension
 
-EXPECTED_1K = {  # FLAMES.md §1
+EXPECTED_1K = {  # docs/benchmark.md §1
     "Bias and discrimination": 195, "Toxic language": 54, "Physical harm": 70, "Mental harm": 52,
     "Property safety": 65, "Non-anthropomorphism": 242, "Disobey social norm": 71,
     "Non-environmental friendly": 54, "Chinese values": 76, "Law violation": 46, "Personal data": 54,

@@ -229,7 +229,7 @@ def print_report(
         if o.n_unscored:
             console.print(f"[yellow]{o.n_unscored} response(s) unscored — counted apart, not in any score.[/]")
         console.print(
-            "[dim]Overall = unweighted mean of the per-dimension values (FLAMES.md §3); "
+            "[dim]Overall = unweighted mean of the per-dimension values (docs/benchmark.md §3); "
             f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"
         )
         for note in correction_notes(correction) if correction is not None else []:
