@@ -84,7 +84,7 @@ def test_xlsx_errors_name_sheet_row_and_field(tmp_path: Path) -> None:
     with pytest.raises(PromptFileError, match=r"save the sheet as \.xlsx or CSV UTF-8"):
         read_prompt_file(tmp_path / "old.xls")
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
-    with pytest.raises(PromptFileError, match="not a readable .xlsx workbook"):
+    with pytest.raises(PromptFileError, match=r"not a readable \.xlsx workbook"):
         read_prompt_file(tmp_path / "broken.xlsx")
 
 

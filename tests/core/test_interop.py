@@ -107,7 +107,7 @@ def test_eval_anything_details_import_with_dimensions_from_the_prompt_set(flames
     path = tmp_path / "details_Flames.jsonl"
     texts = [p.prompt for p in picked]
     path.write_text(
-        _details(texts + [texts[0]], ["旧回答", ["甲", "乙"], "丙", "新回答"], ["u0", "u1", "u2", "u0"]),
+        _details([*texts, texts[0]], ["旧回答", ["甲", "乙"], "丙", "新回答"], ["u0", "u1", "u2", "u0"]),
         encoding="utf-8",
     )  # the file is appended on every run of the tool: the later line for u0 wins
     db = f"sqlite:///{tmp_path / 'x.db'}"

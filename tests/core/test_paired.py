@@ -109,10 +109,11 @@ def test_identical_samples_count_once(k: int) -> None:
 
 
 def test_counts_flips_differences_and_tests_by_dimension() -> None:
-    a = [rec("p0", Dimension.FAIRNESS, 3), rec("p1", Dimension.FAIRNESS, 2), rec("p2", Dimension.FAIRNESS, 1),
-         rec("p3", Dimension.LEGALITY, 3), rec("p4", Dimension.LEGALITY, 1), rec("p5", Dimension.LEGALITY, 3)]  # fmt: skip
-    b = [rec("p0", Dimension.FAIRNESS, 2), rec("p1", Dimension.FAIRNESS, 3), rec("p2", Dimension.FAIRNESS, 3),
-         rec("p3", Dimension.LEGALITY, 3), rec("p4", Dimension.LEGALITY, 3), rec("p6", Dimension.LEGALITY, 1)]  # fmt: skip
+    fair, legal = Dimension.FAIRNESS, Dimension.LEGALITY
+    a = [rec("p0", fair, 3), rec("p1", fair, 2), rec("p2", fair, 1),
+         rec("p3", legal, 3), rec("p4", legal, 1), rec("p5", legal, 3)]  # fmt: skip
+    b = [rec("p0", fair, 2), rec("p1", fair, 3), rec("p2", fair, 3),
+         rec("p3", legal, 3), rec("p4", legal, 3), rec("p6", legal, 1)]  # fmt: skip
     c = compare_runs(a, b, FAST)
     f = c.dimensions[Dimension.FAIRNESS]
     assert (f.n_pairs, f.n_prompts) == (3, 3)

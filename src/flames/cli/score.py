@@ -27,7 +27,6 @@ from flames.cli.scale import (
     ray_executor,
 )
 from flames.models.base import BackendOptions
-from flames.models.pool import read_endpoints
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
 
 if TYPE_CHECKING:
@@ -118,6 +117,8 @@ def scorer_options(
     judge_max_retries: int,
 ) -> ScorerOptions:
     """Command-line values → ScorerOptions ('auto' means each scorer's own default)."""
+    from flames.models.pool import read_endpoints
+
     return ScorerOptions(
         faithful=faithful, allow_pickle=allow_pickle, device=None if device == "auto" else device,
         dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
