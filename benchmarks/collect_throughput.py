@@ -2,7 +2,9 @@
 
 For each concurrency it runs the whole `flames generate` engine (openai backend, SQLite store with one
 commit per answer, progress bar) and prints achieved requests/s against the ideal (concurrency / latency)
-and the client's CPU seconds per 1,000 requests. The server is a minimal HTTP/1.1 responder in its own
+and the client's CPU seconds per 1,000 requests. Beside these in-process figures it runs the same job as
+the command a user types, `flames generate ...` in a new process on a new store, and prints its wall time
+and requests/s (start-up, imports and exit included). The server is a minimal HTTP/1.1 responder in its own
 process (so the CPU figure is the client's alone, and the server costs as little as possible on a small
 machine). Usage: `python benchmarks/collect_throughput.py [--repeat 3] [--concurrency 1 8 64 256]`.
 """
@@ -126,6 +128,17 @@ def measure(base_url: str, concurrency: int, n: int, workdir: Path) -> tuple[flo
     return n / wall, steady_rate(db, concurrency), cpu / n * 1000
 
 
+def measure_process(base_url: str, concurrency: int, n: int, workdir: Path) -> float:
+    """Wall seconds of `flames generate` as a whole process (the `flames` next to this Python) for n prompts."""
+    db = workdir / f"process_{concurrency}_{time.monotonic_ns()}.db"
+    cmd = [str(Path(sys.executable).with_name("flames")), "generate", "--model", "openai:bench", "--run", "bench",
+           "--prompts", str(workdir / f"prompts_{n}.jsonl"), "--db", f"sqlite:///{db}", "--base-url", base_url,
+           "--concurrency", str(concurrency), "--max-new-tokens", "256", "--no-progress"]  # fmt: skip
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OPENAI_API_KEY": "bench"})
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64, 256])
@@ -141,7 +154,7 @@ def main() -> None:
     print(f"server {url}, latency {args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, median of {args.repeat}")
     print(
         f"{'concurrency':>11} {'requests':>8} {'req/s':>8} {'ideal':>7} {'% ideal':>8}"
-        f" {'steady % ideal':>15} {'client CPU s / 1k req':>22}"
+        f" {'steady % ideal':>15} {'client CPU s / 1k req':>22} {'process wall s':>15} {'process req/s':>14}"
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -150,9 +163,10 @@ def main() -> None:
                 n = max(20, int(ideal * args.seconds))
                 runs = [measure(url, c, n, Path(tmp)) for _ in range(args.repeat)]
                 rate, steady, cpu = (statistics.median(column) for column in zip(*runs, strict=True))
+                wall = statistics.median(measure_process(url, c, n, Path(tmp)) for _ in range(args.repeat))
                 print(
                     f"{c:>11} {n:>8} {rate:>8.1f} {ideal:>7.0f} {rate / ideal:>8.1%}"
-                    f" {steady / ideal:>15.1%} {cpu:>22.2f}"
+                    f" {steady / ideal:>15.1%} {cpu:>22.2f} {wall:>15.2f} {n / wall:>14.1f}"
                 )
     finally:
         proc.terminate()

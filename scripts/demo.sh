@@ -10,9 +10,6 @@ N=${DEMO_PROMPTS:-20}
 DB=${DEMO_DB:-build/demo.db}
 RUN="smollm2-demo-$N"  # the slice depends on N, and a run is tied to its prompt set
 mkdir -p "$(dirname "$DB")"
-if [ -z "${FLAMES_DATA:-}" ] && [ -f ../shared/data/flames-1k/Flames_1k_Chinese.jsonl ]; then
-  export FLAMES_DATA=../shared/data/flames-1k  # this workspace's copy; elsewhere: cache or verified download
-fi
 
 echo "== fetching SmolLM2-135M-Instruct (GGUF) into the cache, if not there yet"
 MODEL=$("$BIN/python" -m flames.models.smollm)

@@ -9,12 +9,14 @@ our own.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flames.prompts import PromptFileError, PromptSet, iter_rows, prompt_from_row, required_text, sha256_file
+from flames.prompts import PromptSet, prompt_from_row, required_text, sha256_file
 from flames.records import Completion, Judgment, Prompt
+from flames.rowfiles import PromptFileError, iter_rows
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
 from flames.taxonomy import check_score
 
@@ -24,12 +26,26 @@ IMPORTED_SCORER = "imported"
 
 @dataclass(frozen=True)
 class OfficialRow:
+    """One answer of a results file: its row (position in the file), prompt, response and optional score."""
+
     line: int
     prompt: Prompt
     response: str
-    predicted: int | None
-    probs: tuple[float, ...] | None
-    model: str | None
+    predicted: int | None = None
+    probs: tuple[float, ...] | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ResultsSource:
+    """Where imported rows came from: names and hashes that make the import idempotent."""
+
+    name: str
+    """Default run and prompt-set name."""
+    path: str
+    sha256: str
+    """Of the file (or of the files' hashes, for several)."""
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def _predicted(path: Path, line: int, row: dict[str, Any], prompt: Prompt) -> int | None:
@@ -76,13 +92,25 @@ def read_official(path: Path | str) -> list[OfficialRow]:
 
 
 def import_official(store: Store, path: Path | str, run_name: str | None = None, model: str | None = None) -> RunInfo:
-    """Import a results file as a run (idempotent: importing the same file again changes nothing).
+    """Import a results file in the official format as a run (idempotent: importing it again changes nothing).
 
-    Rows that repeat a prompt become further samples of it. `predicted` values become judgments of the
-    "imported" scorer; rows without one are stored as unscored, never given a score.
+    See `import_rows` for samples and scores.
     """
     path = Path(path)
     rows = read_official(path)
+    return import_rows(store, rows, ResultsSource(path.stem, str(path), sha256_file(path)), run_name, model)
+
+
+def import_rows(
+    store: Store, rows: Sequence[OfficialRow], source: ResultsSource, run_name: str | None = None,
+    model: str | None = None,
+) -> RunInfo:  # fmt: skip
+    """Store rows read from another tool's results as a run named `run_name` (default `source.name`).
+
+    Rows that repeat a prompt become further samples of it. `predicted` values become judgments of the
+    "imported" scorer; rows without one are stored as unscored, never given a score. Importing the same
+    source again changes nothing.
+    """
     sample_of: dict[str, int] = {}
     samples: list[int] = []
     unique: dict[str, Prompt] = {}
@@ -90,25 +118,27 @@ def import_official(store: Store, path: Path | str, run_name: str | None = None,
         samples.append(sample_of.get(r.prompt.id, -1) + 1)
         sample_of[r.prompt.id] = samples[-1]
         unique.setdefault(r.prompt.id, r.prompt)
-    digest = sha256_file(path)
-    prompt_set = PromptSet(path.stem, digest, str(path), tuple(unique.values()))
+    prompt_set = PromptSet(source.name, source.sha256, source.path, tuple(unique.values()))
     models = sorted({r.model for r in rows if r.model})
-    model_spec = model or (models[0] if len(models) == 1 else f"import:{path.name}")
+    model_spec = model or (models[0] if len(models) == 1 else f"import:{Path(source.path).name}")
     spec = RunSpec(
-        name=run_name or path.stem,
+        name=run_name or source.name,
         model_spec=model_spec,
         backend="import",
-        generation_config={"source_sha256": digest},
+        generation_config={"source_sha256": source.sha256},
         samples=max(samples) + 1,
-        meta={"imported_from": str(path), "models_in_file": models},
+        meta={"imported_from": source.path, "models_in_file": models, **source.meta},
     )
     run = store.open_run(spec, prompt_set)
     by_slot = {(r.prompt.id, k): r for r, k in zip(rows, samples, strict=True)}
-    for slot in store.pending(run):  # empty when the file was imported before
-        r = by_slot[(slot.prompt.id, slot.sample_index)]
-        store.save_response(run.id, slot, Completion(r.response, meta={"line": r.line}))
+    for slot in store.pending(run):  # only unanswered slots: nothing is stored twice
+        found = by_slot.get((slot.prompt.id, slot.sample_index))
+        if found is not None:  # prompts with fewer samples than others leave their extra slots unanswered
+            store.save_response(run.id, slot, Completion(found.response, meta={"line": int(found.line)}))
     if any(r.predicted is not None for r in rows):
-        scorer = store.scorer(IMPORTED_SCORER, {"source_sha256": digest, "file": path.name}, kind="imported")
+        scorer = store.scorer(
+            IMPORTED_SCORER, {"source_sha256": source.sha256, "file": Path(source.path).name}, kind="imported"
+        )
         judged = store.judgments(run, scorer)
         for resp in store.responses(run):
             if resp.id in judged:

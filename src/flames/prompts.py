@@ -1,30 +1,26 @@
 """Prompt sets: Flames-1k by name (local copy, cache or verified download) and users' own files.
 
-Files may be JSONL, CSV or Parquet with the official fields (`dimension`, `subcomponent`, `prompt`) plus
-optional `id`, `attack_method` and any other fields (kept as metadata). Every validation error names the
-file, the line, the field and what was expected, because users fix these files by hand. A released prompt
+Files may be JSONL, JSON, CSV, Excel `.xlsx` or Parquet (read by `flames.rowfiles`) with the official fields
+(`dimension`, `subcomponent`, `prompt`; English or Chinese names) plus optional `id`, `attack_method` and any
+other fields (kept as metadata). Every validation error names the file, the row, the field and what was
+expected, because users fix these files by hand. A released prompt
 set (`NAME@VERSION`, see `flames.design.releases`) is found through `RESOLVERS`, imported only when used.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import os
 import re
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from flames.records import Prompt
+from flames.rowfiles import PromptFileError as PromptFileError  # re-exported: callers import them from here
+from flames.rowfiles import describe
+from flames.rowfiles import iter_rows as iter_rows
 from flames.taxonomy import Dimension, parse_dimension, parse_subcomponent
 
 FLAMES_1K = "flames-1k"
@@ -37,16 +33,6 @@ RELEASE_REF = re.compile(r"(?P<name>[^@/\\\s]+)@(?P<version>[\w.-]+)")
 RESOLVERS: tuple[str, ...] = ("flames.design.releases:resolve_release",)
 """`module:function` hooks for prompt-set specs of the `NAME@VERSION` form, tried in order; each takes
 `(spec, db_url)` and returns a PromptSet, or None when the spec is not its kind."""
-
-
-class PromptFileError(ValueError):
-    """A prompt or results file that cannot be read; the message says where and how to fix it."""
-
-    def __init__(self, path: Path | str, message: str, line: int | None = None, field: str | None = None):
-        self.path, self.line, self.field = str(path), line, field
-        where = self.path + (f", line {line}" if line is not None else "")
-        where += f", field {field!r}" if field else ""
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -82,64 +68,11 @@ def sha256_file(path: Path) -> str:
 
 def cache_dir() -> Path:
     """Where downloaded data lives (XDG cache; override with FLAMES_CACHE)."""
-    return Path(os.environ.get("FLAMES_CACHE") or platformdirs.user_cache_dir("flames-eval"))
+    if os.environ.get("FLAMES_CACHE"):
+        return Path(os.environ["FLAMES_CACHE"])
+    import platformdirs
 
-
-def decode_text(path: Path, data: bytes) -> str:
-    """Decode UTF-8 (BOM tolerated); name the encoding and the fix for UTF-16 and GBK-like files."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise PromptFileError(
-            path, "file is UTF-16 encoded; convert it to UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 IN > OUT`)"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        guess = best.encoding if best else "unknown"
-        if guess.lower() in {"gb2312", "gbk", "gb18030", "hz", "big5", "utf_16", "utf_16_le", "utf_16_be"}:
-            hint = f"it looks like {guess.upper()}; convert it with `iconv -f {guess.upper()} -t UTF-8 IN > OUT`"
-        else:
-            hint = f"it is not valid UTF-8 (best guess: {guess}); save it as UTF-8"
-        raise PromptFileError(path, f"cannot decode as UTF-8 at byte {err.start}: {hint}", line) from err
-
-
-def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, row) from a JSONL, CSV or Parquet file; line numbers count from 1."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        yield from _iter_parquet(path)
-        return
-    text = decode_text(path, path.read_bytes())
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-        return
-    # split on \n only: str.splitlines() also breaks at U+2028/U+2029 and other characters JSON allows in strings
-    for n, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise PromptFileError(
-                path, f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON object", n
-            ) from err
-        if not isinstance(obj, dict):
-            raise PromptFileError(path, f"expected a JSON object, got {type(obj).__name__}", n)
-        yield n, obj
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise PromptFileError(path, "reading Parquet needs pyarrow: pip install 'flames-eval[parquet]'") from err
-    for n, row in enumerate(pq.read_table(path).to_pylist(), start=1):
-        yield n, {k: v for k, v in row.items() if v is not None}
+    return Path(platformdirs.user_cache_dir("flames-eval"))
 
 
 def required_text(path: Path, line: int, row: dict[str, Any], field: str) -> str:
@@ -188,7 +121,7 @@ def read_prompt_file(path: Path | str, name: str | None = None, extra_fields: tu
         if p.id in seen:
             raise PromptFileError(
                 path,
-                f"duplicate id {p.id!r} (first on line {seen[p.id]}); give each prompt a unique `id`"
+                f"duplicate id {p.id!r} (first at {describe(seen[p.id])}); give each prompt a unique `id`"
                 " or remove the repeated prompt",
                 line,
                 "id",
@@ -221,6 +154,9 @@ def flames_1k_path(offline: bool | None = None) -> Path:
     )
     if offline:
         raise PromptFileError(FLAMES_1K, f"no local copy of Flames-1k and offline mode is on. {how}")
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(FLAMES_1K_URL, timeout=30) as resp:
             data = resp.read()
@@ -239,8 +175,8 @@ def flames_1k_path(offline: bool | None = None) -> Path:
 
 
 def load_prompt_set(spec: str | Path | None = None, db: str | None = None) -> PromptSet:
-    """`flames-1k` (the default), a path to a JSONL/CSV/Parquet file, or `NAME@VERSION`: a release in
-    the store at `db` (default `$FLAMES_DB`, else `flames.db`), found through `RESOLVERS`."""
+    """`flames-1k` (the default), a path to a JSONL, JSON, CSV, `.xlsx` or Parquet file, or `NAME@VERSION`:
+    a release in the store at `db` (default `$FLAMES_DB`, else `flames.db`), found through `RESOLVERS`."""
     if spec is None or str(spec) == FLAMES_1K:
         return read_prompt_file(flames_1k_path(), name=FLAMES_1K)
     path = Path(spec)

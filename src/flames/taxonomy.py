@@ -1,7 +1,9 @@
 """The FLAMES taxonomy: dimensions, subcomponents, score scales and scorer head maps.
 
-This module is the single source of truth for these strings (FLAMES.md §1, §2, §4): every other module
-imports them from here, so a renamed subcomponent or a new alias is a one-line change.
+This module is the single source of truth for these strings (docs/benchmark.md §1, §2, §4): every other
+module imports them from here, so a renamed subcomponent or a new alias is a one-line change. The parsers
+accept the English names (any case), the 2023 alias Virtue, and the Chinese names the reports print
+(公平, 安全, 道德, 合法, 数据保护 and the twelve subcomponents'), so every input takes either.
 """
 
 from __future__ import annotations
@@ -102,33 +104,42 @@ def info(dimension: Dimension | str) -> DimensionInfo:
     return _INFO[parse_dimension(dimension)]
 
 
+_DIMENSION_KEYS: dict[str, Dimension] = {
+    **{d.value.lower(): d for d in DIMENSIONS},
+    **{i.zh: d for d, i in _INFO.items()},
+    **DIMENSION_ALIASES,
+}
+_SUBCOMPONENT_KEYS: dict[str, str] = {
+    **{s.lower(): s for s in _BY_SUBCOMPONENT},
+    **{zh: s for s, zh in SUBCOMPONENT_ZH.items()},
+}
+
+
 def parse_dimension(name: Dimension | str) -> Dimension:
-    """Resolve a dimension name (case-insensitive, aliases accepted) or raise ValueError naming the choices."""
+    """Resolve a dimension name — English (any case), the alias Virtue, or Chinese (公平, 安全, 道德, 合法,
+    数据保护) — or raise ValueError naming the choices."""
     if isinstance(name, Dimension):
         return name
-    key = name.strip().lower()
-    for dim in DIMENSIONS:
-        if dim.value.lower() == key:
-            return dim
-    if key in DIMENSION_ALIASES:
-        return DIMENSION_ALIASES[key]
-    raise ValueError(
-        f"unknown dimension {name!r}; expected one of {', '.join(repr(d.value) for d in DIMENSIONS)}"
-        " (or the alias 'Virtue' for Morality)"
-    )
+    found = _DIMENSION_KEYS.get(name.strip().lower())
+    if found is None:
+        raise ValueError(
+            f"unknown dimension {name!r}; expected one of "
+            + ", ".join(f"{d.value!r} ({_INFO[d].zh})" for d in DIMENSIONS)
+            + " (or the alias 'Virtue' for Morality)"
+        )
+    return found
 
 
 def parse_subcomponent(name: str, dimension: Dimension) -> str:
-    """Return the canonical subcomponent name, or raise ValueError if it is not part of `dimension`."""
-    key = name.strip().lower()
-    for sub in _INFO[dimension].subcomponents:
-        if sub.lower() == key:
-            return sub
-    owner = next((d for s, d in _BY_SUBCOMPONENT.items() if s.lower() == key), None)
-    where = f" (it belongs to {owner.value!r})" if owner else ""
+    """Return the canonical (English) subcomponent for an English (any case) or Chinese name, or raise
+    ValueError if it is not part of `dimension`."""
+    sub = _SUBCOMPONENT_KEYS.get(name.strip().lower())
+    if sub is not None and _BY_SUBCOMPONENT[sub] is dimension:
+        return sub
+    where = f" (it belongs to {_BY_SUBCOMPONENT[sub].value!r})" if sub else ""
     raise ValueError(
         f"subcomponent {name!r} is not part of dimension {dimension.value!r}{where}; expected one of "
-        + ", ".join(repr(s) for s in _INFO[dimension].subcomponents)
+        + ", ".join(f"{s!r} ({SUBCOMPONENT_ZH[s]})" for s in _INFO[dimension].subcomponents)
     )
 
 

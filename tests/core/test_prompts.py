@@ -16,7 +16,7 @@ from flames import prompts as P
 from flames.prompts import PromptFileError, load_prompt_set, prompt_id, read_prompt_file
 from flames.taxonomy import Dimension
 
-EXPECTED_1K = {  # FLAMES.md §1
+EXPECTED_1K = {  # docs/benchmark.md §1
     "Bias and discrimination": 195, "Toxic language": 54, "Physical harm": 70, "Mental harm": 52,
     "Property safety": 65, "Non-anthropomorphism": 242, "Disobey social norm": 71,
     "Non-environmental friendly": 54, "Chinese values": 76, "Law violation": 46, "Personal data": 54,
@@ -131,15 +131,27 @@ def test_errors_name_file_line_and_field(
 
 def test_duplicate_ids_point_at_both_lines(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "dup.jsonl", [ROW, {**ROW, "prompt": "别的"}, ROW])
-    with pytest.raises(PromptFileError, match="first on line 1") as err:
+    with pytest.raises(PromptFileError, match="first at line 1") as err:
         read_prompt_file(path)
     assert err.value.line == 3 and err.value.field == "id"
 
 
-@pytest.mark.parametrize(("encoding", "hint"), [("gbk", "iconv -f GB"), ("utf-16", "UTF-16")])
-def test_wrong_encodings_are_named(tmp_path: Path, encoding: str, hint: str) -> None:
-    rows = [{**ROW, "prompt": "我是女孩子，跟我们班的一个男同学很有缘分的应聘到一家公司在同一个部门协助工作" * 3}] * 1
+@pytest.mark.parametrize(
+    ("encoding", "text", "hint"),
+    [("big5", "我是女孩子，跟我們班的一個男同學很有緣分的應聘到一家公司在同一個部門協助工作", "iconv -f BIG5"),
+     ("utf-16", "我是女孩子", "UTF-16")],
+)  # fmt: skip
+def test_wrong_encodings_are_named(tmp_path: Path, encoding: str, text: str, hint: str) -> None:
+    rows = [{**ROW, "prompt": text * 3}]
     path = tmp_path / f"{encoding}.jsonl"
     path.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(encoding))
     with pytest.raises(PromptFileError, match=hint):
         read_prompt_file(path)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030"])
+def test_gbk_files_as_excel_saves_them_are_read(tmp_path: Path, encoding: str) -> None:
+    text = "dimension,subcomponent,prompt\n公平,偏见歧视,我是女孩子，跟我们班的一个男同学很有缘分的应聘到一家公司\n"
+    (tmp_path / "utf8.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "gbk.csv").write_bytes(text.encode(encoding))
+    assert read_prompt_file(tmp_path / "gbk.csv").prompts == read_prompt_file(tmp_path / "utf8.csv").prompts

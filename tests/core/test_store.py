@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect
 
 from flames.prompts import load_prompt_set
 from flames.records import Completion, Judgment
 from flames.store import RunSpec, Store, StoreError
+from flames.store.db import HEAD_REVISION, MIGRATIONS, make_engine, schema_revision
 
 
 @pytest.fixture
@@ -25,6 +28,37 @@ def test_migrations_create_every_table(store: Store) -> None:
     tables = set(inspect(store.engine).get_table_names())
     assert {"prompt_sets", "prompts", "runs", "responses", "scorers", "judgments", "alembic_version"} <= tables
     Store(store.url)  # reopening an up-to-date store is a no-op, not an error
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """A new migration must update HEAD_REVISION, or stores at the old head would never be upgraded."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_store_at_head_opens_without_alembic_and_older_ones_are_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    Store(url).close()
+    assert schema_revision(make_engine(url)) == HEAD_REVISION
+    code = f"import sys; from flames.store import Store; Store({url!r}); print('alembic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    engine = make_engine(url)
+    with engine.begin() as conn:  # as if written by an older version: revision 0001, none of the later tables
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+        first = {"prompt_sets", "prompts", "runs", "responses", "scorers", "judgments", "alembic_version"}
+        later = set(inspect(conn).get_table_names()) - first
+        assert {"ann_items", "batches"} <= later
+        tables = MetaData()
+        tables.reflect(conn, only=sorted(later))
+        for table in (t for t in reversed(tables.sorted_tables) if t.name in later):  # children first
+            table.drop(conn)
+    Store(url)
+    assert schema_revision(engine) == HEAD_REVISION and set(later) <= set(inspect(engine).get_table_names())
 
 
 def test_run_resume_and_config_mismatch(store: Store, flames_1k: Path) -> None:

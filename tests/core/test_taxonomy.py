@@ -1,4 +1,4 @@
-"""The taxonomy against FLAMES.md §1, §2 and §4."""
+"""The taxonomy against docs/benchmark.md §1, §2 and §4."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from flames.taxonomy import (
     DIMENSIONS,
+    SUBCOMPONENT_ZH,
     Dimension,
     all_subcomponents,
     check_score,
@@ -36,11 +37,23 @@ def test_twelve_subcomponents_each_in_one_dimension() -> None:
 def test_parsing_accepts_aliases_and_case_and_names_choices() -> None:
     assert parse_dimension("Virtue") is Dimension.MORALITY
     assert parse_dimension(" data protection ") is Dimension.DATA_PROTECTION
-    with pytest.raises(ValueError, match="'Fairness', 'Safety'"):
+    with pytest.raises(ValueError, match=r"'Fairness' \(公平\), 'Safety'"):
         parse_dimension("Honesty")
     assert parse_subcomponent("law VIOLATION", Dimension.LEGALITY) == "Law violation"
     with pytest.raises(ValueError, match="belongs to 'Safety'"):
         parse_subcomponent("Mental harm", Dimension.FAIRNESS)
+
+
+def test_chinese_names_are_accepted_wherever_english_ones_are() -> None:
+    assert [parse_dimension(zh) for zh in ("公平", "安全", "道德", " 合法", "数据保护")] == list(DIMENSIONS)
+    for dim in DIMENSIONS:
+        for sub in info(dim).subcomponents:
+            assert parse_subcomponent(SUBCOMPONENT_ZH[sub], dim) == sub
+    assert len(SUBCOMPONENT_ZH) == 12 and set(SUBCOMPONENT_ZH) == set(all_subcomponents())
+    with pytest.raises(ValueError, match="belongs to 'Safety'"):
+        parse_subcomponent("心理伤害", Dimension.FAIRNESS)
+    with pytest.raises(ValueError, match=r"'Fairness' \(公平\)"):
+        parse_dimension("诚实")
 
 
 def test_scores_outside_the_scale_are_rejected() -> None:

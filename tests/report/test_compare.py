@@ -70,8 +70,8 @@ def test_flips_and_differences_match_a_hand_count(runs: dict[str, Any]) -> None:
     overall = report["overall"]
     assert overall["n_pairs"] == len(shared)
     assert (overall["a_only_harmless"], overall["b_only_harmless"]) == (len(worse), len(better))
-    p = binomtest(min(len(better), len(worse)), len(better) + len(worse), 0.5).pvalue
-    assert overall["mcnemar_p"] == pytest.approx(p)
+    assert overall["test"].startswith("paired sign-flip permutation") and "stratified by dimension" in overall["test"]
+    assert 0 < overall["p_value"] <= 1 and 0 < overall["score_p_value"] <= 1
 
     by_dim: dict[str, list[str]] = defaultdict(list)
     for prompt in shared:
@@ -88,6 +88,10 @@ def test_flips_and_differences_match_a_hand_count(runs: dict[str, Any]) -> None:
         assert got["diff_harmless_score"] == pytest.approx(hs)
         lo, hi = got["diff_harmless_rate_ci"]
         assert lo <= hb - ha <= hi
+        only_a = sum(sa[x] == 3 and sb[x] != 3 for x in ps)
+        only_b = sum(sb[x] == 3 and sa[x] != 3 for x in ps)
+        assert got["test"] == "exact McNemar"  # one answer per prompt in each run
+        assert got["p_value"] == pytest.approx(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
         diffs.append(hb - ha)
     assert overall["diff_harmless_rate"] == pytest.approx(sum(diffs) / len(diffs))
     only_a = sum(1 for x in sa if sa[x] is not None) - len(shared)
@@ -131,5 +135,7 @@ def test_table_and_markdown_list_both_directions(runs: dict[str, Any]) -> None:
     wide = runner.invoke(app, ["compare", "a", "b", "--db", runs["url"], "--n-boot", "100"], env={"COLUMNS": "250"})
     assert wide.exit_code == 0, wide.output
     overall = next(line for line in wide.output.splitlines() if "Overall 总体" in line)
-    assert f" {report['overall']['n_pairs']} " in overall and "McNemar p" in wide.output
+    o = report["overall"]
+    assert f" {o['n_prompts']} / {o['n_pairs']} " in overall and "p (Δ rate)" in wide.output
+    assert "exact McNemar where every prompt has one pair" in wide.output  # the methods are named under the table
     assert f"improvements) B 中变为无害: {n_up}" in wide.output

@@ -30,7 +30,7 @@ def flames(*args: str) -> str:
 
 
 def hand_rates(prompts: list[dict[str, Any]], scores: dict[str, int | None]) -> dict[str, float]:
-    """Harmless rate per dimension and overall (unweighted mean), straight from FLAMES.md §3."""
+    """Harmless rate per dimension and overall (unweighted mean), straight from docs/benchmark.md §3."""
     by_dim: dict[str, list[int]] = defaultdict(list)
     for row in prompts:
         s = scores.get(row["prompt"])

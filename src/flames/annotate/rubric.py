@@ -1,4 +1,4 @@
-"""The FLAMES annotation rubric (FLAMES.md §2) as annotators read it, in Chinese and English.
+"""The FLAMES annotation rubric (docs/benchmark.md §2) as annotators read it, in Chinese and English.
 
 Kept next to the annotator page rather than in the taxonomy because it is prose for people; the scales
 themselves still come from `flames.taxonomy`, so a page can never offer a score the dimension lacks.

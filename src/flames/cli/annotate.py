@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flames.cli.app import DbOption, app, console
-from flames.store import Store
+from flames.cli.app import DbOption, app, console, open_store
 
 annotate_app = typer.Typer(
     help="Human annotation: double labelling, adjudication, agreement. 人工标注。", no_args_is_help=True
@@ -41,7 +40,7 @@ def serve(
     from flames.annotate.app import is_loopback
     from flames.annotate.app import serve as run_server
 
-    store = Store(db)
+    store = open_store(db)
     console.print(f"annotation server on http://{host}:{port}  (store: {store.url})")
     if secure_cookies is not False and not is_loopback(host):
         console.print(
@@ -68,7 +67,7 @@ def user_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    user = add_user(Store(db), name, password, parsed)
+    user = add_user(open_store(db), name, password, parsed)
     console.print(f"created {user.username} ({user.role.value})")
 
 
@@ -78,7 +77,7 @@ def user_list(db: DbOption = None) -> None:
     from flames.annotate.auth import list_users
 
     table = Table("user", "role", "active")
-    for u in list_users(Store(db)):
+    for u in list_users(open_store(db)):
         table.add_row(u.username, u.role.value, "yes" if u.active else "no")
     console.print(table)
 
@@ -96,7 +95,7 @@ def user_passwd(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
-    set_password(Store(db), name, password)
+    set_password(open_store(db), name, password)
     console.print(f"password of {name} changed")
 
 
@@ -113,7 +112,7 @@ def import_(
     """Put a run's responses (or a file's) into a project; re-running adds only new responses."""
     from flames.annotate.projects import import_source
 
-    result = import_source(Store(db), source, project, per_item, run_name)
+    result = import_source(open_store(db), source, project, per_item, run_name)
     console.print(
         f"project {result.project.name}: {result.added} new items, {result.total} in all "
         f"(run {result.project.run_name}, {result.project.per_item} annotators per item)"
@@ -135,7 +134,7 @@ def export(
 
     if format not in FORMATS:
         raise AnnotationError(f"--format must be one of {', '.join(FORMATS)}, not {format!r}")
-    store = Store(db)
+    store = open_store(db)
     proj = get_project(store, project)
     publish(store, proj)
     if out is None:
@@ -157,7 +156,7 @@ def status(project: ProjectOption, db: DbOption = None) -> None:
     from flames.report.validation import ci
     from flames.taxonomy import bilingual
 
-    store = Store(db)
+    store = open_store(db)
     s = summarize(store, get_project(store, project))
     p = s.progress
     console.print(
@@ -201,7 +200,7 @@ def validate(
     from flames.report.validation import print_validation
     from flames.validation import ValidationReport
 
-    store = Store(db)
+    store = open_store(db)
     proj = get_project(store, project)
     run = store.get_run(proj.run_name)
     boot = BootstrapConfig(n_boot=n_boot)

@@ -1,8 +1,11 @@
-"""The root Typer app and options shared by every command."""
+"""The root Typer app and options shared by every command.
+
+Light on purpose (see docs/architecture.md, "Command line"): every command module imports this at start-up.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -10,9 +13,12 @@ from rich.markup import escape
 
 from flames.batch import BatchError
 from flames.models.base import BackendError
-from flames.prompts import PromptFileError
+from flames.rowfiles import PromptFileError
 from flames.scorers.base import ScorerError
-from flames.store import StoreError
+from flames.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from flames.store import Store
 
 app = typer.Typer(
     name="flames",
@@ -34,7 +40,7 @@ PromptsOption = Annotated[
     str | None,
     typer.Option(
         "--prompts",
-        help="Prompt set: 'flames-1k' (default), a JSONL/CSV/Parquet file, or a release NAME@VERSION.",
+        help="Prompt set: 'flames-1k' (default), a JSONL, JSON, CSV, .xlsx or Parquet file, or a release NAME@VERSION.",
     ),
 ]
 
@@ -46,3 +52,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error for the user and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def open_store(db: str | None) -> Store:
+    """The store behind `--db` (SQLAlchemy loads here, not when the command line starts)."""
+    from flames.store import Store
+
+    return Store(db)

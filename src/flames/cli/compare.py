@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from flames.cli.app import DbOption, app, console, err_console
-from flames.metrics import BootstrapConfig
-from flames.report.compare import Format, compare_sources, render
-from flames.report.source import load_source
+from flames.report.formats import CompareFormat as Format
 
 
 @app.command("compare")
@@ -25,13 +23,26 @@ def compare(
     excerpt: Annotated[int, typer.Option(help="Characters of prompt/response shown per flipped item (0: all).")] = 80,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    n_permutations: Annotated[
+        int, typer.Option(min=99, help="Resamples of the sign-flip permutation tests (when not exact).")
+    ] = 9999,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutation tests.")] = 0,
     db: DbOption = None,
 ) -> None:
-    """Per-dimension and overall B−A differences with paired-bootstrap intervals, McNemar's p and the flips."""
+    """Per-dimension and overall B−A differences with bootstrap intervals, p-values and the items that flipped.
+
+    Every p-value tests the difference printed beside it with the prompt as the unit: exact McNemar when each
+    prompt has one answer per run, a sign-flip permutation test with prompts as clusters otherwise, and for
+    Overall the same test of the unweighted mean of the dimensions' differences.
+    """
+    from flames.metrics import BootstrapConfig
+    from flames.report.compare import compare_sources, render
+    from flames.report.source import load_source
+
     report = compare_sources(
-        load_source(run_a, db, scorer), load_source(run_b, db, scorer), BootstrapConfig(n_boot=n_boot, seed=seed)
-    )
+        load_source(run_a, db, scorer), load_source(run_b, db, scorer), BootstrapConfig(n_boot=n_boot, seed=seed),
+        n_permutations,
+    )  # fmt: skip
     shown = render(report, "markdown" if out is not None and fmt == "table" else fmt, max_flips, excerpt)
     if out is not None:
         out.write_text(str(shown), encoding="utf-8")

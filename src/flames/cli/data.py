@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from flames.cli.app import DbOption, PromptsOption, app, console
-from flames.prompts import flames_1k_path, load_prompt_set
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, info
 
 data_app = typer.Typer(help="Prompt sets: counts, download. 数据集。", no_args_is_help=True)
@@ -18,6 +17,8 @@ app.add_typer(data_app, name="data")
 @data_app.command("info")
 def data_info(prompts: PromptsOption = None, db: DbOption = None) -> None:
     """Counts per dimension and subcomponent (and attack method, when the set has them)."""
+    from flames.prompts import load_prompt_set
+
     ps = load_prompt_set(prompts, db)
     by_sub = Counter(p.subcomponent for p in ps.prompts)
     by_dim = Counter(p.dimension for p in ps.prompts)
@@ -49,4 +50,6 @@ def data_info(prompts: PromptsOption = None, db: DbOption = None) -> None:
 @data_app.command("fetch")
 def data_fetch() -> None:
     """Download Flames-1k from the official URL, verify its sha256 and cache it."""
+    from flames.prompts import flames_1k_path
+
     console.print(f"Flames-1k verified at {flames_1k_path(offline=False)}")

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from flames.cli.app import DbOption, app, console, fail
-from flames.metrics import BootstrapConfig
-from flames.report.leaderboard import Format, load_leaderboard, render
+from flames.report.formats import LeaderboardFormat as Format
 
 
 @app.command("leaderboard")
@@ -29,6 +28,9 @@ def leaderboard(
     db: DbOption = None,
 ) -> None:
     """Overall and per-dimension "rate / score" with 95% intervals, best per column marked."""
+    from flames.metrics import BootstrapConfig
+    from flames.report.leaderboard import load_leaderboard, render
+
     board = load_leaderboard(targets or [], db, scorer, BootstrapConfig(n_boot=n_boot, seed=seed))
     try:
         shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)

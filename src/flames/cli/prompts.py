@@ -17,8 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from flames.cli.app import DbOption, app, console, err_console
-from flames.store import Store
+from flames.cli.app import DbOption, app, console, err_console, open_store
 
 if TYPE_CHECKING:
     from flames.annotate.auth import User
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from flames.design.items import DesignPrompt
     from flames.design.panel import Evidence
     from flames.design.stats import HeatMap
+    from flames.store import Store
 
 prompts_app = typer.Typer(
     help="Design prompt sets: write, de-duplicate, try on a panel, review, release. 提示词设计。", no_args_is_help=True
@@ -95,7 +95,7 @@ def methods_list(db: DbOption = None, format: Format = "table") -> None:
     """The vocabulary: names, labels, definitions, provenance, mappings to other taxonomies."""
     from flames.design.vocabulary import as_dict, list_methods
 
-    methods = list_methods(Store(db))
+    methods = list_methods(open_store(db))
     if format == "json":
         sys.stdout.write(json.dumps([as_dict(m) for m in methods], ensure_ascii=False, indent=2) + "\n")
         return
@@ -124,7 +124,7 @@ def methods_add(
     from flames.design.people import ADMINS, check
     from flames.design.vocabulary import add_method, parse_mappings
 
-    store = Store(db)
+    store = open_store(db)
     check(_user(store, as_), ADMINS, "adding attack methods")
     m = add_method(store, name, label_zh=label_zh, label_en=label_en, definition_zh=definition_zh,
                    definition_en=definition_en, provenance=provenance, example=example,
@@ -143,7 +143,7 @@ def methods_map(
     from flames.design.people import ADMINS, check
     from flames.design.vocabulary import parse_mappings, set_mappings
 
-    store = Store(db)
+    store = open_store(db)
     check(_user(store, as_), ADMINS, "mapping attack methods")
     m = set_mappings(store, name, parse_mappings(map_))
     console.print(f"{m.name}: " + escape(json.dumps(m.mappings, ensure_ascii=False)))
@@ -173,7 +173,7 @@ def collection_create(
     """Create a collection (admins). Defaults: 2 reviewers, no gate, no embeddings, a budget of 0 requests."""
     from flames.design.collection import create_collection
 
-    store = Store(db)
+    store = open_store(db)
     c = create_collection(
         store, _user(store, as_), name, description=description or "", licence=licence or "",
         reviewers_required=2 if reviewers is None else reviewers, require_success=bool(require_success),
@@ -190,7 +190,7 @@ def collection_set(
     """Change a collection's settings (admins); options not given are left as they are."""
     from flames.design.collection import update_settings
 
-    store = Store(db)
+    store = open_store(db)
     c = update_settings(store, _user(store, as_), name, description=description, licence=licence,
                         reviewers_required=reviewers, require_success=require_success, embeddings=embeddings,
                         request_budget=budget)  # fmt: skip
@@ -205,7 +205,7 @@ def collection_list(db: DbOption = None) -> None:
     from flames.design.collection import list_collections
     from flames.design.items import list_prompts
 
-    store = Store(db)
+    store = open_store(db)
     table = Table("collection", "draft", "in review", "adjudication", "accepted", "rejected", "budget used", "panel")
     for c in list_collections(store):
         n = Counter(p.status.value for p in list_prompts(store, c))
@@ -237,7 +237,7 @@ def panel_set(
     """Set the panel of models prompts are tried on, and its scorer (admins)."""
     from flames.design.collection import parse_panel, update_settings
 
-    store = Store(db)
+    store = open_store(db)
     c = update_settings(store, _user(store, as_), collection, panel=parse_panel(model, scorer, max_new_tokens))
     panel_show(collection=c.name, db=db)
 
@@ -245,7 +245,7 @@ def panel_set(
 @panel_app.command("show")
 def panel_show(collection: CollectionArg, db: DbOption = None) -> None:
     """The panel's models and scorer."""
-    c = _collection(Store(db), collection)
+    c = _collection(open_store(db), collection)
     for m in c.panel.models:
         console.print(f"model   {escape(m.line())}")
     console.print(f"scorer  {escape(c.panel.scorer.line()) if c.panel.scorer else '—'}")
@@ -298,7 +298,7 @@ def add(
     attack methods, unless --allow-duplicate)."""
     from flames.design.authoring import Draft, DuplicateBlocked, add_prompt
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     draft = Draft(dimension, subcomponent, _read_text(text, file), method or [], intent, tag or [], id_)
     try:
@@ -331,7 +331,7 @@ def edit(
     from flames.design.authoring import Draft, edit_prompt
     from flames.design.items import get_prompt
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     old = get_prompt(store, c, prompt_id)
     new_text = text if text is not None else file.read_text(encoding="utf-8") if file is not None else old.text
@@ -357,7 +357,7 @@ def import_(
     """Import a file's prompts as drafts (all or nothing; exact copies skipped, near-duplicates listed)."""
     from flames.design.authoring import import_file
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     r = import_file(store, c, _user(store, as_), file)
     for note in r.notes:
@@ -385,7 +385,7 @@ def dupes(
     from flames.design.duplicates import check_text
     from flames.design.vocabulary import resolve_methods
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     found = check_text(store, c.id, c.name, _read_text(text, file), resolve_methods(store, method or []),
                        embeddings=c.embeddings if embeddings is None else embeddings)  # fmt: skip
@@ -407,7 +407,7 @@ def list_(
     from flames.design.schema import PromptStatus
     from flames.report.text import excerpt
 
-    store = Store(db)
+    store = open_store(db)
     try:
         state = PromptStatus(status) if status else None
     except ValueError as err:
@@ -447,7 +447,7 @@ def show(collection: CollectionArg, prompt_id: PromptIdArg, db: DbOption = None)
     from flames.design.items import get_prompt, history
     from flames.design.panel import evidence
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     p = get_prompt(store, c, prompt_id)
     console.print(f"[bold]{escape(p.uid)}[/] · {p.status.value} · {p.dimension.value} / {p.subcomponent} ·"
@@ -472,7 +472,7 @@ def try_(collection: CollectionArg, prompt_id: PromptIdArg, as_: AsUser, db: DbO
     """Send the prompt to every panel model (answers stored as runs, resumable), score the answers, show them."""
     from flames.design.panel import try_prompt
 
-    store = Store(db)
+    store = open_store(db)
     c = _collection(store, collection)
     ev = try_prompt(store, c, _user(store, as_), prompt_id)
     _print_evidence(ev)
@@ -483,7 +483,7 @@ def try_(collection: CollectionArg, prompt_id: PromptIdArg, as_: AsUser, db: DbO
 def _transition(name: str, collection: str, prompt_id: str, as_: str, db: str | None) -> DesignPrompt:
     from flames.design import review
 
-    store = Store(db)
+    store = open_store(db)
     p: DesignPrompt = getattr(review, name)(store, _collection(store, collection), _user(store, as_), prompt_id)
     console.print(f"{escape(p.uid)}: {p.status.value}")
     return p
@@ -518,7 +518,7 @@ def review_(
     """Review a prompt in review (reviewers; never your own): accept, or reject with --reason."""
     from flames.design.review import review
 
-    store = Store(db)
+    store = open_store(db)
     p = review(store, _collection(store, collection), _user(store, as_), prompt_id, decision, reason)
     console.print(f"{escape(p.uid)}: {p.status.value}")
 
@@ -531,7 +531,7 @@ def adjudicate_(
     """Settle reviewers' disagreement (adjudicators who did not review it): accept, or reject with --reason."""
     from flames.design.review import adjudicate
 
-    store = Store(db)
+    store = open_store(db)
     p = adjudicate(store, _collection(store, collection), _user(store, as_), prompt_id, decision, reason)
     console.print(f"{escape(p.uid)}: {p.status.value}")
 
@@ -541,7 +541,7 @@ def queue(collection: CollectionArg, as_: AsUser, db: DbOption = None) -> None:
     """Prompts waiting for you: to review, and to adjudicate."""
     from flames.design.review import adjudication_queue, review_queue
 
-    store = Store(db)
+    store = open_store(db)
     c, user = _collection(store, collection), _user(store, as_)
     for title, rows in (("to review", review_queue(store, c, user)),
                         ("to adjudicate", adjudication_queue(store, c, user))):  # fmt: skip
@@ -585,7 +585,7 @@ def stats(
 
     if by not in BY:
         raise AnnotationError(f"--by must be one of {', '.join(BY)}")
-    store = Store(db)
+    store = open_store(db)
     try:
         prompts = [p.as_prompt() for p in list_prompts(store, _collection(store, prompt_set))]
     except NotFound:
@@ -616,7 +616,7 @@ def release(
     """Freeze the accepted prompts as NAME@VERSION (admins): prompts.jsonl, manifest.json, DATACARD.md."""
     from flames.design.releases import release_collection, write_release
 
-    store = Store(db)
+    store = open_store(db)
     r = release_collection(store, _collection(store, collection), _user(store, as_), version)
     folder = out or Path(f"{r.name}-{r.version}")
     for path in write_release(r, folder):
@@ -631,7 +631,7 @@ def releases(db: DbOption = None) -> None:
     from flames.design.releases import list_releases
 
     table = Table("release", "prompts", "sha256", "by", "when")
-    for r in list_releases(Store(db)):
+    for r in list_releases(open_store(db)):
         table.add_row(escape(r.ref), str(r.manifest["n_prompts"]), r.sha256[:16] + "…", escape(r.created_by),
                       r.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
     console.print(table)
@@ -646,5 +646,5 @@ def export(
     """Write an existing release's files again (byte for byte as released)."""
     from flames.design.releases import release_by_ref, write_release
 
-    for path in write_release(release_by_ref(Store(db), ref), out):
+    for path in write_release(release_by_ref(open_store(db), ref), out):
         console.print(f"wrote {escape(str(path))}")

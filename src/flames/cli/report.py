@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flames.cli.app import DbOption, app, console, err_console, fail
-from flames.metrics import BootstrapConfig, compute_metrics
-from flames.report.source import ReportSource, load_source
-from flames.report.tables import Format, print_report, render
+from flames.report.formats import ReportFormat as Format
 
 if TYPE_CHECKING:
     from flames.correction import CorrectionReport
+    from flames.metrics import BootstrapConfig
+    from flames.report.source import ReportSource
 
 
 @app.command("report")
@@ -37,6 +37,10 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Harmless rate and harmless score per dimension, subcomponent and attack method, with 95% intervals."""
+    from flames.metrics import BootstrapConfig, compute_metrics
+    from flames.report.source import load_source
+    from flames.report.tables import print_report, render
+
     source = load_source(target, db, scorer)
     boot = BootstrapConfig(n_boot=n_boot, seed=seed)
     metrics = compute_metrics(source.records, boot)

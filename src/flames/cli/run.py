@@ -15,11 +15,9 @@ import typer
 
 from flames.cli import generate as generate_cli
 from flames.cli import score as score_cli
-from flames.cli.app import app, console, fail
+from flames.cli.app import app, console, fail, open_store
 from flames.cli.scale import ray_executor
 from flames.cli.score import Faithful, MaxLength, RayScoring, ScorerSpecs, score_and_report, scorer_options
-from flames.scorers.registry import make_scorer
-from flames.store import Store
 
 RunName = Annotated[
     str | None,
@@ -49,6 +47,8 @@ def run(
     Each stage resumes: stored answers are never requested again and stored judgments never re-judged.
     Generation failures are reported and the answers that did arrive are still scored (exit code 1).
     """
+    from flames.scorers.registry import make_scorer
+
     judge = {p.name: generation.pop(p.name) for p in _JUDGE_PARAMS}
     name = generation["run"] = generation["run"] or default_run_name(generation["model"])
     options = scorer_options(
@@ -63,7 +63,7 @@ def run(
         if stop.exit_code != 1:  # interrupted, or a usage error: stop here
             raise
         generation_failed = True
-    store = Store(generation["db"])
+    store = open_store(generation["db"])
     on_ray = ray_executor(generation["executor"], generation["address"], generation["workers"])
     ray = RayScoring(on_ray, scorer or ["flames"], options) if on_ray else None
     score_and_report(

@@ -9,10 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flames.cli.app import DbOption, app, console
-from flames.official_format import import_official, official_rows, write_jsonl
-from flames.report.tables import run_json
-from flames.store import Store
+from flames.cli.app import DbOption, app, console, open_store
+from flames.interop import Source as ImportSource
 
 runs_app = typer.Typer(help="Runs in the store: list, show, export, import, delete. 运行记录。", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -21,7 +19,7 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("list")
 def runs_list(db: DbOption = None) -> None:
     """One line per run: model, prompt set, progress, scorers, status."""
-    store = Store(db)
+    store = open_store(db)
     table = Table(title=f"runs in {store.url}", title_justify="left")
     for col in ("run", "model", "prompts", "responses", "failed", "scorers", "status", "created"):
         table.add_column(col)
@@ -38,7 +36,9 @@ def runs_list(db: DbOption = None) -> None:
 @runs_app.command("show")
 def runs_show(name: str, db: DbOption = None) -> None:
     """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures."""
-    store = Store(db)
+    from flames.report.tables import run_json
+
+    store = open_store(db)
     run = store.get_run(name)
     c = store.counts(run)
     info = {
@@ -62,7 +62,9 @@ def runs_export(
     db: DbOption = None,
 ) -> None:
     """Write the run's responses (and scores) as official-format JSONL."""
-    store = Store(db)
+    from flames.official_format import official_rows, write_jsonl
+
+    store = open_store(db)
     run = store.get_run(name)
     chosen = None if no_scores or not store.scorers_for(run) else store.resolve_scorer(run, scorer)
     rows = official_rows(store, run, chosen)
@@ -72,16 +74,34 @@ def runs_export(
 
 @runs_app.command("import")
 def runs_import(
-    path: Path,
-    run: Annotated[str | None, typer.Option("--run", help="Run name; default: the file's stem.")] = None,
+    path: Annotated[Path, typer.Argument(help="Results file, or an OpenCompass work dir.")],
+    source: Annotated[
+        ImportSource,
+        typer.Option(
+            "--from",
+            help="Which tool wrote it: official (FLAMES JSONL/JSON/CSV/xlsx), opencompass (work dir or a"
+            " predictions file), eval-anything (details_Flames.jsonl); auto tells them apart.",
+        ),
+    ] = "auto",
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run name; default: the file's stem (OpenCompass: the model).")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Model name; default: the file's `model` field.")] = None,
+    prompts: Annotated[
+        str | None, typer.Option("--prompts", help="eval-anything: the prompt set answered (default flames-1k).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="OpenCompass: its FLAMES data files (default DIR/data/flames).")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Import an official-format JSONL (responses, optional `predicted`) as a run."""
-    store = Store(db)
-    info = import_official(store, path, run, model)
-    c = store.counts(info)
-    console.print(f"imported {c.ok} responses as run {info.name!r} into {store.url}")
+    """Import another tool's answers (and `predicted` scores, if any) as runs, to score and report here."""
+    from flames.interop.results import import_results
+
+    store = open_store(db)
+    for info in import_results(store, path, source, run, model, prompts, data):
+        c = store.counts(info)
+        console.print(f"imported {c.ok} responses to {c.prompts} prompts as run {info.name!r} into {store.url}")
 
 
 @runs_app.command("delete")
@@ -91,7 +111,7 @@ def runs_delete(
     db: DbOption = None,
 ) -> None:
     """Delete a run with its responses and judgments."""
-    store = Store(db)
+    store = open_store(db)
     run = store.get_run(name)
     if not yes:
         typer.confirm(f"delete run {run.name!r} and all its responses and judgments?", abort=True)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from flames import aio
 from flames.cli.app import DbOption, app, console, fail
 from flames.shard import SHARD_HELP, Shard, parse_shard
 
@@ -125,6 +124,7 @@ def batch_status(
     db: DbOption = None,
 ) -> None:
     """Ask the provider where each open batch of a run stands; list collected ones with their counts."""
+    from flames import aio
     from flames.batch.collect import refresh, summary_row
     from flames.store import Store
 
@@ -156,6 +156,7 @@ def batch_collect(
     Failed lines are recorded as failures and, like requests an expired or cancelled batch never ran, go back
     to the pending work: retry them with `--batch` again or live.
     """
+    from flames import aio
     from flames.batch.collect import collect_run
     from flames.store import Store
 
@@ -183,6 +184,7 @@ def batch_collect(
 @batch_app.command("cancel")
 def batch_cancel(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOption = None) -> None:
     """Cancel every open batch of a run. What they already answered is still imported by `collect`."""
+    from flames import aio
     from flames.batch.collect import cancel_run
     from flames.store import Store
 

@@ -1,4 +1,4 @@
-"""`flames score`: judge a run (or an official-format JSONL file) with one or more scorers, then report.
+"""`flames score`: judge a run or a results file (any format `flames runs import` reads), then report.
 
 A file is imported into the store as a run (`--run`, default the file's stem) rather than scored in memory,
 so an interrupted scoring resumes and the judgments stay available to `flames report` and `flames compare`.
@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flames import aio
-from flames.cli.app import DbOption, app, console, err_console, fail
+from flames.cli.app import DbOption, app, console, err_console, fail, open_store
 from flames.cli.scale import (
     AddressOption,
     BatchEndpoint,
@@ -27,22 +26,16 @@ from flames.cli.scale import (
     print_submitted,
     ray_executor,
 )
-from flames.metrics import compute_metrics
 from flames.models.base import BackendOptions
-from flames.models.pool import read_endpoints
-from flames.official_format import import_official, official_rows, write_jsonl
-from flames.progress import RunProgress
-from flames.records import Judgment
-from flames.report.source import ReportSource
-from flames.report.tables import print_report
-from flames.score import execute, plan
-from flames.scorers.base import Scorer
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
-from flames.shard import Shard
-from flames.store import RunInfo, Store
 
 if TYPE_CHECKING:
     from flames.executors.ray_executor import RayExecutor
+    from flames.progress import RunProgress
+    from flames.records import Judgment
+    from flames.scorers.base import Scorer
+    from flames.shard import Shard
+    from flames.store import RunInfo, Store
 
 _SCORER = "Scorer"
 _OFFICIAL = "Official scorer (flames[:PATH])"
@@ -124,6 +117,8 @@ def scorer_options(
     judge_max_retries: int,
 ) -> ScorerOptions:
     """Command-line values → ScorerOptions ('auto' means each scorer's own default)."""
+    from flames.models.pool import read_endpoints
+
     return ScorerOptions(
         faithful=faithful, allow_pickle=allow_pickle, device=None if device == "auto" else device,
         dtype=None if dtype == "auto" else dtype, batch_size=batch_size, max_length=max_length,
@@ -182,6 +177,14 @@ def score_and_report(
 
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
+    from flames import aio
+    from flames.metrics import compute_metrics
+    from flames.official_format import official_rows, write_jsonl
+    from flames.progress import RunProgress
+    from flames.report.source import ReportSource
+    from flames.report.tables import print_report
+    from flames.score import execute, plan
+
     if store.counts(run).ok == 0:
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
@@ -220,7 +223,9 @@ def score_and_report(
 
 @app.command("score")
 def score(
-    target: Annotated[str, typer.Argument(help="Run name in the store, or a JSONL file in the official format.")],
+    target: Annotated[
+        str, typer.Argument(help="Run name in the store, or a results file (official format, OpenCompass, ...).")
+    ],
     scorer: ScorerSpecs = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the run with `predicted` (+ `probs`) as JSONL.")
@@ -274,9 +279,11 @@ def score(
         judge_max_retries=judge_max_retries,
     )  # fmt: skip
     scorers = [make_scorer(spec, options) for spec in specs]  # a bad spec fails before any work
-    store = Store(db)
+    store = open_store(db)
     if Path(target).is_file():
-        stored = import_official(store, target, run_name=run)
+        from flames.interop.results import import_file
+
+        stored = import_file(store, target, run_name=run)
         console.print(f"{target} is run [bold]{stored.name}[/] in {store.url}")
     elif run is not None:
         raise fail(f"--run names the run for an imported file, but {target!r} is not a file")

@@ -7,16 +7,18 @@ import inspect
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from flames.cli import score as score_cli
 from flames.cli.app import app, console, err_console, fail
 from flames.cli.score import scorer_options
-from flames.progress import RunProgress
 from flames.records import Judgment
 from flames.scorers.registry import SPEC_HELP, make_scorer
+
+if TYPE_CHECKING:
+    from flames.progress import RunProgress
 
 scorer_app = typer.Typer(
     help="Scorers: validate against human labels; the official checkpoint's info and safetensors conversion."
@@ -102,6 +104,7 @@ def scorer_validate(
     from flames.labels.importer import read_manifest
     from flames.labels.records import read_labels
     from flames.metrics import BootstrapConfig
+    from flames.progress import RunProgress
     from flames.prompts import sha256_file
     from flames.report.validation import print_validation, render_validation
     from flames.validation import read_predictions, score_labels, validate

@@ -1,27 +1,28 @@
-"""Is run B really better than run A? Paired differences, McNemar's test and the items that flipped.
+"""Is run B really better than run A? Paired differences, their tests and the items that flipped.
 
-The statistics come from `flames.metrics.compare_runs` (paired bootstrap over shared prompts, exact
-McNemar on harmless vs not); this module adds the texts of the flipped items and renders the result.
+The statistics come from `flames.paired.compare_runs` (bootstrap intervals and tests with the prompt as the
+unit; the overall p tests the unweighted mean of the dimensions' differences); this module adds the texts of
+the flipped items and renders the result.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
-from flames.metrics import BootstrapConfig, Comparison, Flip, PairedDiff, compare_runs
+from flames.metrics import BootstrapConfig
+from flames.paired import DEFAULT_PERMUTATIONS, Comparison, Flip, PairedDiff, compare_runs
 from flames.report.charts import OVERALL_LABEL
+from flames.report.formats import CompareFormat as Format
 from flames.report.leaderboard import ScorerKey
 from flames.report.source import ReportSource
 from flames.report.text import excerpt, md_escape
 from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
-
-Format = Literal["table", "json", "markdown"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,10 @@ def _texts(source: ReportSource) -> dict[tuple[str, int], tuple[str, str]]:
     return {(r.prompt.id, r.sample_index): (r.prompt.prompt, r.text) for r in source.store.responses(source.run)}
 
 
-def compare_sources(a: ReportSource, b: ReportSource, boot: BootstrapConfig | None = None) -> CompareReport:
-    comparison = compare_runs(a.records, b.records, boot)
+def compare_sources(
+    a: ReportSource, b: ReportSource, boot: BootstrapConfig | None = None, n_permutations: int = DEFAULT_PERMUTATIONS
+) -> CompareReport:
+    comparison = compare_runs(a.records, b.records, boot, n_permutations)
     ta, tb = _texts(a), _texts(b)
 
     def view(f: Flip) -> FlipView:
@@ -121,14 +124,21 @@ def _diff_rows(report: CompareReport) -> list[tuple[str, PairedDiff]]:
     return [(bilingual(d), p) for d, p in c.dimensions.items()] + [(OVERALL_LABEL, c.overall)]
 
 
-HEAD = ("Dimension 维度", "pairs", "HR A", "HR B", "Δ rate (pp) [95% CI]", "Δ score [95% CI]",
-        "harmless only A", "harmless only B", "McNemar p")  # fmt: skip
+HEAD = ("Dimension 维度", "prompts / pairs", "HR A", "HR B", "Δ rate (pp) [95% CI]", "p (Δ rate)",
+        "Δ score [95% CI]", "p (Δ score)", "harmless only A", "harmless only B")  # fmt: skip
+METHODS = (
+    "p: two-sided test of the Δ beside it, prompts as the unit — exact McNemar where every prompt has one pair, "
+    "else a paired sign-flip permutation test with each prompt's samples swapped together; Overall: the same "
+    "permutation test of the unweighted mean of the dimensions' Δ, stratified by dimension. Each slice's test "
+    "is named in --format json."
+)
 
 
 def _cells(p: PairedDiff) -> list[str]:
-    return [str(p.n_pairs), _pct(p.rate_a), _pct(p.rate_b), fmt_diff(p.diff_rate, p.diff_rate_ci, 100, " pp"),
-            fmt_diff(p.diff_score, p.diff_score_ci, 1, ""), str(p.a_only_harmless), str(p.b_only_harmless),
-            fmt_p(p.mcnemar_p)]  # fmt: skip
+    return [f"{p.n_prompts} / {p.n_pairs}", _pct(p.rate_a), _pct(p.rate_b),
+            fmt_diff(p.diff_rate, p.diff_rate_ci, 100, " pp"), fmt_p(p.rate_test.p_value),
+            fmt_diff(p.diff_score, p.diff_score_ci, 1, ""), fmt_p(p.score_test.p_value),
+            str(p.a_only_harmless), str(p.b_only_harmless)]  # fmt: skip
 
 
 def _title(report: CompareReport) -> str:
@@ -150,7 +160,8 @@ def rich_view(report: CompareReport, max_flips: int, excerpt_chars: int) -> Rich
         table.add_column(h, justify="left" if i == 0 else "right")
     for label, p in _diff_rows(report):
         table.add_row(label, *_cells(p), style="bold" if label == OVERALL_LABEL else None)
-    parts: list[Table | Text] = [table, *(Text("warning: " + w, style="yellow") for w in report.warnings())]
+    parts: list[Table | Text] = [table, Text(METHODS, style="dim")]
+    parts += [Text("warning: " + w, style="yellow") for w in report.warnings()]
     for title, views in _flip_sections(report):
         ft = Table(title=Text(f"{title}: {len(views)}"), title_justify="left", show_lines=True)
         for h in ("id", "dimension / subcomponent", "A→B", "prompt 题目", "response A 回复", "response B 回复"):
@@ -174,7 +185,7 @@ def to_markdown(report: CompareReport, max_flips: int, excerpt_chars: int) -> st
              "|---|" + "---:|" * (len(HEAD) - 1)]  # fmt: skip
     for label, p in _diff_rows(report):
         lines.append(f"| {label} | " + " | ".join(_cells(p)) + " |")
-    lines += ["", *(f"> warning: {md_escape(w)}" for w in report.warnings())]
+    lines += ["", f"_{METHODS}_", "", *(f"> warning: {md_escape(w)}" for w in report.warnings())]
     for title, views in _flip_sections(report):
         lines += ["", f"#### {title}: {len(views)}", ""]
         if not views:

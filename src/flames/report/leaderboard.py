@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Group as RichGroup
 from rich.table import Table
@@ -20,12 +20,12 @@ from rich.text import Text
 from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.official_format import IMPORTED_SCORER
 from flames.report.charts import OVERALL_LABEL
+from flames.report.formats import LeaderboardFormat as Format
 from flames.report.source import ReportSource, load_source
 from flames.report.text import md_escape
 from flames.store import Store, StoreError
 from flames.taxonomy import DIMENSIONS, bilingual, parse_dimension
 
-Format = Literal["table", "markdown", "csv", "json", "html"]
 OVERALL = "Overall"
 COLUMNS = (OVERALL, *(d.value for d in DIMENSIONS))
 

@@ -1,11 +1,12 @@
-"""What a report is made from: a run in the store, or a scored JSONL file imported as a run."""
+"""What a report is made from: a run in the store, or a results file (official format, or another tool's)
+imported as a run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from flames.official_format import import_official
+from flames.interop.results import import_file
 from flames.records import ScoredRecord
 from flames.store import RunInfo, ScorerInfo, Store
 
@@ -22,7 +23,7 @@ def open_run_or_file(target: str, db: str | None = None) -> tuple[Store, RunInfo
     """A path to an existing file is imported into a throwaway in-memory store; anything else is a run name."""
     if Path(target).is_file():
         store = Store("sqlite://")
-        return store, import_official(store, target)
+        return store, import_file(store, target)
     store = Store(db)
     return store, store.get_run(target)
 

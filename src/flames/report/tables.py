@@ -7,13 +7,14 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from flames.metrics import GroupStats, MetricsReport
+from flames.report.formats import ReportFormat as Format
 from flames.report.source import ReportSource
 from flames.report.text import md_escape
 from flames.store import RunInfo
@@ -22,7 +23,6 @@ from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
 if TYPE_CHECKING:  # the correction module is imported only when a report is corrected
     from flames.correction import Corrected, CorrectionReport
 
-Format = Literal["table", "json", "csv", "markdown"]
 CSV_COLUMNS = (
     "level", "name", "dimension", "n", "n_unscored", "harmless_rate", "harmless_rate_lo", "harmless_rate_hi",
     "harmless_score", "harmless_score_lo", "harmless_score_hi",
@@ -229,7 +229,7 @@ def print_report(
         if o.n_unscored:
             console.print(f"[yellow]{o.n_unscored} response(s) unscored — counted apart, not in any score.[/]")
         console.print(
-            "[dim]Overall = unweighted mean of the per-dimension values (FLAMES.md §3); "
+            "[dim]Overall = unweighted mean of the per-dimension values (docs/benchmark.md §3); "
             f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"
         )
         for note in correction_notes(correction) if correction is not None else []:

@@ -1,4 +1,4 @@
-"""The FLAMES annotation rubric (FLAMES.md §2) as Chinese judge prompts, and the parser of the verdict.
+"""The FLAMES annotation rubric (docs/benchmark.md §2) as Chinese judge prompts, and the parser of the verdict.
 
 The prompt and the response are hostile data: they are quoted between fixed markers, and any marker
 character inside them is replaced, so a response cannot close its own quote and speak as the instructions.

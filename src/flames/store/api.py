@@ -11,10 +11,10 @@ import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Engine, Table, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from flames.records import Completion, Judgment, Prompt, ScoredRecord
 from flames.shard import Shard
 from flames.store.batches import BatchStore
 from flames.store.db import make_engine, migrate, resolve_url
+from flames.store.errors import StoreError as StoreError  # re-exported: raised by the methods below
 from flames.store.schema import (
     JudgmentRow,
     PromptRow,
@@ -53,10 +54,6 @@ def _retry_on_race(fn: Callable[P, T]) -> Callable[P, T]:
             return fn(*args, **kwargs)
 
     return wrapper
-
-
-class StoreError(Exception):
-    """A request the store cannot satisfy; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -358,7 +355,9 @@ class Store(BatchStore):
         shape = (table.name, tuple(values), keys, guard_ok)
         stmt = self._upserts.get(shape)
         if stmt is None:
-            ins: Any = postgresql.insert(table) if self.engine.dialect.name == "postgresql" else sqlite.insert(table)
+            # each dialect's own INSERT ... ON CONFLICT, loaded for the database in use only
+            dialect = "postgresql" if self.engine.dialect.name == "postgresql" else "sqlite"
+            ins: Any = import_module(f"sqlalchemy.dialects.{dialect}").insert(table)
             stmt = self._upserts[shape] = ins.on_conflict_do_update(
                 index_elements=list(keys),
                 set_={k: ins.excluded[k] for k in values if k not in keys},

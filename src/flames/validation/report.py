@@ -12,7 +12,8 @@ import numpy as np
 
 from flames.agreement import POOLED_SCALE, bootstrap_weights, cluster_index, cluster_sums, percentile_interval
 from flames.labels.records import LabelRecord
-from flames.metrics import BootstrapConfig, mcnemar_exact
+from flames.metrics import BootstrapConfig
+from flames.paired import mcnemar_exact
 from flames.provenance import tool_version
 from flames.taxonomy import DIMENSIONS, Dimension, info
 from flames.validation.predictions import Prediction, ScorerPredictions

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flames.labels.records import LabelFileError
-from flames.prompts import decode_text, iter_rows
+from flames.rowfiles import decode_text, iter_rows
 
 Row = tuple[int, dict[str, Any]]
 

@@ -1,6 +1,6 @@
 """The published scorer checkpoint on disk: find it, read its config and weights, write a safe copy.
 
-The official release (FLAMES.md §4) is an InternLM folder: `config.json` (model_type "internlm"),
+The official release (docs/benchmark.md §4) is an InternLM folder: `config.json` (model_type "internlm"),
 `tokenizer.model`, and weights as pickled `pytorch_model-*.bin` shards with an index. Unpickling can run
 arbitrary code, so `.bin` files are read only with an explicit opt-in; `save_safetensors` converts once,
 after which the copy loads without it. Nothing in the folder is ever imported or executed.

@@ -22,7 +22,7 @@ TRUNCATION_MARKER = "……（回复过长，以下已截断）"
 
 
 def official_text(prompt: str, response: str) -> str:
-    """The exact input string of the official scorer (FLAMES.md §4)."""
+    """The exact input string of the official scorer (docs/benchmark.md §4)."""
     return PREFIX + prompt + MIDDLE + response + SUFFIX
 
 

@@ -1,6 +1,6 @@
 """The scorer network: transformers' own LLaMA decoder (attention bias on) plus the five FLAMES heads.
 
-InternLM-chat-7B v1 is a LLaMA decoder with bias on q/k/v/o (FLAMES.md §4), so no checkpoint code is
+InternLM-chat-7B v1 is a LLaMA decoder with bias on q/k/v/o (docs/benchmark.md §4), so no checkpoint code is
 needed. Loading is strict both ways: every tensor in the checkpoint must land in the model (only the
 rotary `inv_freq` buffers, which the model recomputes, may be left) and every parameter must be filled.
 """

@@ -1,7 +1,7 @@
 """The scorer's tokenizer: the `sentencepiece` library on tokenizer.model, with the official BOS/special rules.
 
 transformers' Llama/Auto tokenizers do not reproduce the official one on this folder (they skip the
-normalizer, add no BOS, or ask to run checkpoint code; FLAMES.md §4), so this module drives
+normalizer, add no BOS, or ask to run checkpoint code; docs/benchmark.md §4), so this module drives
 SentencePiece directly. The official slow tokenizer is: BOS, then SentencePiece's encoding of the text,
 except that the literal strings `<s>`, `</s>`, `<unk>` become those special ids (each stretch of text
 between them encoded on its own). That last rule lets a response inject padding, so the improved mode

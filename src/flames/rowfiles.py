@@ -1,0 +1,189 @@
+"""Rows from the files people have: JSONL, JSON (an array of objects, or an object keyed by index, "0",
+"1", ..., as OpenCompass writes), CSV, Excel `.xlsx` and Parquet, each row a dict of field → value.
+
+Every row comes with its `Position` (an int: line, item or sheet row number) whose `label` says where it
+is in words, so that errors can name the file, the row and the field. Text files are UTF-8 (a BOM is
+fine); GB18030/GBK files, as Excel saves "CSV (逗号分隔)" on Chinese Windows, are read too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm")
+GB_ENCODINGS = {"gb2312", "gbk", "gb18030", "cp936"}
+
+
+class Position(int):
+    """A row's place in its file: the number errors print, with how to say it (`line 3`, `item 3`,
+    `sheet 'Sheet1', row 3`, `key '2'`)."""
+
+    label: str
+
+    def __new__(cls, number: int, label: str) -> Position:
+        pos = super().__new__(cls, number)
+        pos.label = label
+        return pos
+
+
+def describe(line: int) -> str:
+    """Where a row is, in words: its Position's label, or `line N` for a plain number."""
+    return line.label if isinstance(line, Position) else f"line {line}"
+
+
+class PromptFileError(ValueError):
+    """A prompt or results file that cannot be read; the message says where and how to fix it."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field = str(path), line, field
+        where = self.path + (f", {describe(line)}" if line is not None else "")
+        where += f", field {field!r}" if field else ""
+        super().__init__(f"{where}: {message}")
+
+
+def decode_text(path: Path, data: bytes) -> str:
+    """Decode UTF-8 (BOM tolerated) or, when the bytes are GB18030 (GBK, GB2312), that; name the encoding
+    and the fix for anything else (UTF-16, Big5, ...)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PromptFileError(
+            path, "file is UTF-16 encoded; convert it to UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 IN > OUT`)"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        guess = best.encoding if best else "unknown"
+        if guess.lower() in GB_ENCODINGS:
+            try:
+                return data.decode("gb18030")
+            except UnicodeDecodeError:
+                pass
+        if guess.lower() in {"hz", "big5", "utf_16", "utf_16_le", "utf_16_be"}:
+            hint = f"it looks like {guess.upper()}; convert it with `iconv -f {guess.upper()} -t UTF-8 IN > OUT`"
+        else:
+            hint = f"it is not valid UTF-8 (best guess: {guess}); save it as UTF-8"
+        raise PromptFileError(path, f"cannot decode as UTF-8 at byte {err.start}: {hint}", line) from err
+
+
+def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (position, row) from a JSONL, JSON, CSV, `.xlsx` or Parquet file, positions counting from 1.
+
+    Empty cells (CSV, spreadsheets) and nulls (Parquet) are left out of the row. Raises PromptFileError
+    naming the file and row for a file that is not of its kind.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _iter_parquet(path)
+        return
+    if suffix in SPREADSHEET_SUFFIXES:
+        yield from _iter_xlsx(path)
+        return
+    if suffix == ".xls":
+        raise PromptFileError(path, "the old Excel .xls format is not read; save the sheet as .xlsx or CSV UTF-8")
+    text = decode_text(path, path.read_bytes())
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for row in reader:
+            yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
+        return
+    head = text.lstrip()[:1]
+    if head == "[":
+        yield from _json_array(path, text)
+    elif head == "{" and (keyed := _keyed_object(text)) is not None:
+        yield from _keyed_rows(path, keyed)
+    else:
+        yield from _jsonl(path, text)
+
+
+def _jsonl(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    # split on \n only: str.splitlines() also breaks at U+2028/U+2029 and other characters JSON allows in strings
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise PromptFileError(
+                path,
+                f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON object (JSONL),"
+                " or the whole file one JSON array of objects",
+                n,
+            ) from err
+        if not isinstance(obj, dict):
+            raise PromptFileError(path, f"expected a JSON object, got {type(obj).__name__}", n)
+        yield n, obj
+
+
+def _json_array(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PromptFileError(path, f"invalid JSON ({err.msg} at column {err.colno})", err.lineno) from err
+    if not isinstance(items, list):  # e.g. `[...] [...]`: json.loads already refused it
+        raise PromptFileError(path, "expected one JSON array of objects")
+    for n, obj in enumerate(items, start=1):
+        pos = Position(n, f"item {n}")
+        if not isinstance(obj, dict):
+            raise PromptFileError(path, f"expected a JSON object, got {type(obj).__name__}", pos)
+        yield pos, obj
+
+
+def _keyed_object(text: str) -> dict[str, dict[str, Any]] | None:
+    """The whole text as one JSON object keyed by index whose values are objects (OpenCompass:
+    {"0": {...}, "1": {...}}), else None (one JSONL row, or JSONL with several lines)."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(obj, dict) and obj and all(k.isdigit() and isinstance(v, dict) for k, v in obj.items()):
+        return obj
+    return None
+
+
+def _keyed_rows(path: Path, obj: dict[str, dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, (key, row) in enumerate(obj.items(), start=1):
+        yield Position(n, f"key {key!r}"), row
+
+
+def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The first sheet; its first row names the fields. Cached values are read for formula cells."""
+    try:
+        from openpyxl import load_workbook
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise PromptFileError(path, "reading .xlsx needs openpyxl: pip install 'flames-eval[xlsx]'") from err
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # openpyxl raises zipfile, KeyError and its own errors for a broken file
+        raise PromptFileError(path, f"not a readable .xlsx workbook ({type(err).__name__}: {err})") from err
+    try:
+        sheet = book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
+        seen = [h for h in header if h]
+        if not seen:
+            raise PromptFileError(path, f"sheet {sheet.title!r}: the first row must name the columns", 1)
+        if dupes := sorted({h for h in seen if seen.count(h) > 1}):
+            raise PromptFileError(path, f"sheet {sheet.title!r}: column {dupes[0]!r} appears twice in the header", 1)
+        for n, values in enumerate(rows, start=2):
+            row = {h: v for h, v in zip(header, values, strict=False) if h and v is not None and v != ""}
+            if row:
+                yield Position(n, f"sheet {sheet.title!r}, row {n}"), row
+    finally:
+        book.close()
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise PromptFileError(path, "reading Parquet needs pyarrow: pip install 'flames-eval[parquet]'") from err
+    for n, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        yield Position(n, f"row {n}"), {k: v for k, v in row.items() if v is not None}
