@@ -22,6 +22,7 @@ from flames.cli import (  # noqa: F401  (each module registers its commands)
     scale,
     score,
     scorer,
+    train,
 )
 from flames.cli.app import USER_ERRORS, app, fail
 

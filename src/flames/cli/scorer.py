@@ -19,8 +19,8 @@ from flames.records import Judgment
 from flames.scorers.registry import SPEC_HELP, make_scorer
 
 scorer_app = typer.Typer(
-    help="Scorers: validate against human labels; the official checkpoint's info and safetensors conversion."
-    " 评分器：验证、官方模型信息与转换。",
+    help="Scorers: train your own on human labels, validate against them; the official checkpoint's info and"
+    " safetensors conversion. 评分器：训练、验证、官方模型信息与转换。",
     no_args_is_help=True,
 )
 app.add_typer(scorer_app, name="scorer")

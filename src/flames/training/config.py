@@ -82,8 +82,12 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Return self, or raise TrainingError naming the option and its allowed values."""
-        choices = {"method": (self.method, METHODS), "template": (self.template, tuple(TEMPLATES)),
-                   "schedule": (self.schedule, SCHEDULES), "class_weights": (self.class_weights, CLASS_WEIGHTS)}
+        choices = {
+            "method": (self.method, METHODS),
+            "template": (self.template, tuple(TEMPLATES)),
+            "schedule": (self.schedule, SCHEDULES),
+            "class_weights": (self.class_weights, CLASS_WEIGHTS),
+        }
         if self.pooling is not None:
             choices["pooling"] = (self.pooling, POOLINGS)
         for name, (value, allowed) in choices.items():

@@ -38,7 +38,9 @@ class TrainProgress:
         if event.kind == "start":
             self._progress.update(self._task, total=event.total_steps, completed=event.step)
         elif event.kind == "step" and event.loss is not None:
-            self._loss = event.loss if self._loss is None else LOSS_SMOOTHING * self._loss + (1 - LOSS_SMOOTHING) * event.loss
+            self._loss = (
+                event.loss if self._loss is None else LOSS_SMOOTHING * self._loss + (1 - LOSS_SMOOTHING) * event.loss
+            )
             self._progress.update(self._task, completed=event.step, epoch=event.epoch + 1, loss=f"{self._loss:.4f}")
         elif event.kind == "eval":
             f1 = _f1(event.dev)

@@ -36,6 +36,7 @@ from flames.scorers.trained.network import (
     load_backbone,
     load_tokenizer,
     make_heads,
+    quiet_transformers,
 )
 from flames.scorers.trained.scorer import (
     ADAPTER_DIR,
@@ -285,8 +286,8 @@ def _steps(
             for head, (where, logits) in model.by_head(pooled, [r.head for r in rows]).items():
                 loss = loss + nn.functional.cross_entropy(logits, targets[where], weight=weights[head],
                                                           reduction="sum")  # fmt: skip
-        (loss / len(rows) / grad_accum).backward()
-        total, parts = total + float(loss) / len(rows), parts + 1
+        (loss / len(rows) / grad_accum).backward()  # type: ignore[no-untyped-call]
+        total, parts = total + loss.item() / len(rows), parts + 1
         if parts == grad_accum or index == len(batches) - 1:
             yield index + 1, total / parts
             total, parts = 0.0, 0
@@ -298,7 +299,8 @@ def _save_weights(model: HeadedClassifier, out_dir: Path, method: str) -> None:
     target = out_dir / (ADAPTER_DIR if method == "lora" else BACKBONE_DIR)
     tmp = target.with_name(target.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.backbone.save_pretrained(str(tmp))  # type: ignore[operator]  # safetensors (transformers 5, peft)
+    with quiet_transformers():
+        model.backbone.save_pretrained(str(tmp))  # type: ignore[operator]  # safetensors (transformers 5, peft)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     heads = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.heads.state_dict().items()}

@@ -52,8 +52,7 @@ class HeadSpec:
 def official_heads(label_counts: dict[Dimension, dict[int, int]]) -> tuple[HeadSpec, ...]:
     """The five heads in official order; a head is trained when its dimension has labels of two or more scores."""
     return tuple(
-        HeadSpec(d, info(d).scale, len(label_counts.get(d, {})) >= 2, dict(label_counts.get(d, {})))
-        for d in DIMENSIONS
+        HeadSpec(d, info(d).scale, len(label_counts.get(d, {})) >= 2, dict(label_counts.get(d, {}))) for d in DIMENSIONS
     )
 
 

@@ -10,6 +10,8 @@ Nothing from a checkpoint is executed: `trust_remote_code` stays off, and pickle
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,23 +144,35 @@ def load_tokenizer(root: Path) -> Any:
 def load_backbone(root: Path, *, dtype: torch.dtype, allow_pickle: bool) -> nn.Module:
     """The bare backbone (`AutoModel`, no LM head) in `dtype`, safetensors only unless pickles are allowed."""
     from transformers import AutoModel
-    from transformers.utils import logging
 
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # a causal LM's unused lm_head is reported as "unexpected": expected here
     try:
-        model: nn.Module = AutoModel.from_pretrained(
-            str(root), dtype=dtype, trust_remote_code=False, use_safetensors=None if allow_pickle else True
-        )
+        with quiet_transformers():  # a causal LM's unused lm_head is reported as "unexpected": expected here
+            model: nn.Module = AutoModel.from_pretrained(
+                str(root), dtype=dtype, trust_remote_code=False, use_safetensors=None if allow_pickle else True
+            )
     except (OSError, ValueError) as err:
         hint = f" If it ships only pickled .bin weights: {PICKLE_RISK}." if not allow_pickle else ""
         raise ScorerError(f"{root}: cannot load the backbone ({err}).{hint}") from err
-    finally:
-        logging.set_verbosity(verbosity)
     config = getattr(model, "config", None)
     if config is not None:
         config.use_cache = False
     return model
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers without its load reports and tqdm bars (they would tear through our own progress bar)."""
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -204,7 +218,8 @@ class HeadedClassifier(nn.Module):
         out = {}
         for h in sorted(set(head_of)):
             rows = [i for i, x in enumerate(head_of) if x == h]
-            out[h] = (rows, self.heads[h](pooled[rows].to(self.heads[h].weight.dtype)).float())
+            head: nn.Linear = self.heads[h]  # type: ignore[assignment]
+            out[h] = (rows, head(pooled[rows].to(head.weight.dtype)).float())
         return out
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, head_of: list[int]) -> list[torch.Tensor]:

@@ -58,8 +58,9 @@ class TfidfModel:
         """(n,) texts → a sparse (n, prompt features + response features) matrix."""
         from scipy.sparse import hstack
 
-        parts = [self.vectorizers[f].transform(list(texts)) for f, texts in zip(FIELDS, (prompts, responses),
-                                                                               strict=True)]
+        parts = [
+            self.vectorizers[f].transform(list(texts)) for f, texts in zip(FIELDS, (prompts, responses), strict=True)
+        ]
         return hstack(parts, format="csr")
 
     def predict_proba(self, x: Any, head: int) -> np.ndarray:
