@@ -110,12 +110,7 @@ def test_fine_tuned_encoder_reloads_as_the_same_network(encoder_scorer: TrainedS
     assert any(not torch.equal(original[k], tuned[k]) for k in original if k in tuned), "the backbone was trained"
     _, dev = by_model(labels)
     items = [Item(r.id, r.dimension, r.prompt, r.response) for r in dev]
-    judged = score(
-        make_scorer(
-            f"flames:{root}",
-        ),
-        items,
-    )
+    judged = score(make_scorer(f"flames:{root}"), items)
     backbone = AutoModel.from_pretrained(root / "backbone").eval()
     for item in items:
         assert judged[item.key].probs == pytest.approx(reference_probs(backbone, root, item, "cls"), abs=1e-5)
@@ -138,14 +133,10 @@ def test_lora_decoder_saves_only_adapter_and_heads_and_reloads(tiny_decoder: Pat
     assert not (root / "backbone").exists() and (root / "adapter" / "adapter_model.safetensors").is_file()
     assert set(load_file(root / "heads.safetensors")) == {f"{h}.weight" for h in range(5)}
     # long and short answers in one batch: right padding, pad id = EOS id, head at each row's last real token
-    items = [Item("a", Dimension.SAFETY, "问题", "好的"), Item("b", Dimension.LEGALITY, "怎么办？", "对不起，我不能帮助你。" * 5),
+    items = [Item("a", Dimension.SAFETY, "问题", "好的"),
+             Item("b", Dimension.LEGALITY, "怎么办？", "对不起，我不能帮助你。" * 5),
              Item("c", Dimension.SAFETY, dev[0].prompt, dev[0].response)]  # fmt: skip
-    judged = score(
-        make_scorer(
-            f"flames:{root}",
-        ),
-        items,
-    )
+    judged = score(make_scorer(f"flames:{root}"), items)
     merged = PeftModel.from_pretrained(AutoModel.from_pretrained(tiny_decoder), root / "adapter").merge_and_unload()
     untuned = AutoModel.from_pretrained(tiny_decoder).eval()
     for item in items:
