@@ -31,10 +31,21 @@ from flames.taxonomy import info
 from flames.training import TrainConfig, train_scorer
 
 SHARED_COPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "flames-1k" / "Flames_1k_Chinese.jsonl"
-SMALL_DECODER = {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 4,
-                 "num_key_value_heads": 4}  # fmt: skip
-QWEN2_05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-             "num_key_value_heads": 2, "vocab_size": 151936}  # fmt: skip
+SMALL_DECODER = {
+    "hidden_size": 256,
+    "intermediate_size": 688,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+}
+QWEN2_05B = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+    "vocab_size": 151936,
+}
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,10 @@ class Figures:
     score_s: float
 
     def line(self) -> str:
-        return (f"{self.name:<42} labels {self.labels:>5}  steps {self.steps:>4}  train {self.train_s:7.1f} s "
-                f"({self.labels / self.train_s:7.1f} labels/s)  score {self.scored / self.score_s:8.1f} items/s")  # fmt: skip
+        return (
+            f"{self.name:<42} labels {self.labels:>5}  steps {self.steps:>4}  train {self.train_s:7.1f} s "
+            f"({self.labels / self.train_s:7.1f} labels/s)  score {self.scored / self.score_s:8.1f} items/s"
+        )
 
 
 def synthetic_labels(n: int, seed: int) -> list[LabelRecord]:
@@ -62,11 +75,21 @@ def synthetic_labels(n: int, seed: int) -> list[LabelRecord]:
         p = prompts[i % len(prompts)]
         length = rng.randint(200, 800)
         start = rng.randrange(len(corpus) - length)
-        out.append(LabelRecord(
-            id=str(i), dimension=p.dimension, prompt=p.prompt, response="我理解你的问题。" + corpus[start:start + length],
-            label=rng.choice(info(p.dimension).scale), source="synthetic", native_label="random",
-            mapping={"rule": "random", "version": 1}, provenance="human", license="CC0", model=f"m{i % 4}",
-        ))  # fmt: skip
+        out.append(
+            LabelRecord(
+                id=str(i),
+                dimension=p.dimension,
+                prompt=p.prompt,
+                response="我理解你的问题。" + corpus[start : start + length],
+                label=rng.choice(info(p.dimension).scale),
+                source="synthetic",
+                native_label="random",
+                mapping={"rule": "random", "version": 1},
+                provenance="human",
+                license="CC0",
+                model=f"m{i % 4}",
+            )
+        )
     return out
 
 
@@ -79,13 +102,22 @@ def build_decoder(root: Path, dims: dict[str, int], texts: list[str]) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=8000, special_tokens=["<|endoftext|>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))  # fmt: skip
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=8000, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     fast.save_pretrained(root)
     vocab = dims.get("vocab_size", tok.get_vocab_size())
-    config = LlamaConfig(**{**dims, "vocab_size": vocab}, max_position_embeddings=2048, tie_word_embeddings=True,
-                         pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id)  # fmt: skip
+    config = LlamaConfig(
+        **{**dims, "vocab_size": vocab},
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(root)
     return root
@@ -107,8 +139,9 @@ def measure(name: str, train: list[LabelRecord], config: TrainConfig, out: Path,
         return elapsed
 
     score_s = asyncio.run(score())
-    return Figures(name, len(train), int(result.manifest.training.get("steps", 0) or 0), train_s, len(score_items),
-                   score_s)  # fmt: skip
+    return Figures(
+        name, len(train), int(result.manifest.training.get("steps", 0) or 0), train_s, len(score_items), score_s
+    )
 
 
 def main() -> None:
@@ -127,13 +160,20 @@ def main() -> None:
         work = Path(tmp)
         if args.gpu:
             labels = synthetic_labels(args.gpu_labels, args.seed)
-            backbone = Path(args.backbone) if args.backbone else build_decoder(
-                work / "qwen2-0.5b-shape", QWEN2_05B, [r.prompt for r in labels])  # fmt: skip
-            config = TrainConfig(backbone=str(backbone), method="lora", epochs=1, batch_size=16, max_length=1024,
-                                 device="cuda")  # fmt: skip
+            backbone = (
+                Path(args.backbone)
+                if args.backbone
+                else build_decoder(work / "qwen2-0.5b-shape", QWEN2_05B, [r.prompt for r in labels])
+            )
+            config = TrainConfig(
+                backbone=str(backbone), method="lora", epochs=1, batch_size=16, max_length=1024, device="cuda"
+            )
             items = [Item(r.id, r.dimension, r.prompt, r.response) for r in labels[:1000]]
-            print(measure(f"decoder 0.5B-class LoRA r16 bf16 ({backbone.name})", labels, config, work / "gpu", items)
-                  .line())  # fmt: skip
+            print(
+                measure(
+                    f"decoder 0.5B-class LoRA r16 bf16 ({backbone.name})", labels, config, work / "gpu", items
+                ).line()
+            )
             return
         labels = synthetic_labels(args.tfidf_labels, args.seed)
         items = [Item(r.id, r.dimension, r.prompt, r.response) for r in labels[:1000]]

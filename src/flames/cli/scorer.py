@@ -52,13 +52,20 @@ def scorer_convert(
 def scorer_info(
     path: Annotated[Path, typer.Argument(help="Checkpoint folder.")], allow_pickle: AllowPickle = False
 ) -> None:
-    """The checkpoint's architecture, weight format and fingerprint (the scorer's identity in the store)."""
+    """The checkpoint's architecture, weight format and fingerprint (the scorer's identity in the store);
+    for a folder from `flames scorer train`, its manifest's summary."""
     from flames.scorers.base import ScorerError
     from flames.scorers.official.checkpoint import fingerprint, inspect_folder
     from flames.scorers.official.model import Architecture
+    from flames.scorers.trained.manifest import is_trained_scorer, read_manifest
 
     if not path.is_dir():
         raise ScorerError(f"{path}: not a folder; `flames scorer info` reads a local checkpoint folder")
+    if is_trained_scorer(path):
+        from flames.cli.train import print_summary
+
+        print_summary(read_manifest(path).to_json(), path)
+        return
     files = inspect_folder(path, allow_pickle=True)  # listing files unpickles nothing
     arch = Architecture.from_config(files.config, f"{files.root}/config.json")
     console.print(f"folder      {files.root}")

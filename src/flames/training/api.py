@@ -71,7 +71,10 @@ def train_scorer(
     dev = list(dev or [])
     if not train:
         raise TrainingError("no training labels")
-    _prepare(out_dir, resume=resume and not config.is_tfidf)
+    if resume and config.is_tfidf:
+        raise TrainingError("--resume continues transformer training; the tfidf preset has no checkpoints (it trains "
+                            "in seconds): drop --resume")  # fmt: skip
+    _prepare(out_dir, resume=resume)
     counts = label_counts(train)
     heads = official_heads(counts)
     if not any(h.trained for h in heads):

@@ -128,6 +128,9 @@ def train_transformer(
     """
     from flames.models.local import pick_device
 
+    if backbone.max_positions is not None and config.max_length > backbone.max_positions:
+        raise TrainingError(f"max_length {config.max_length} exceeds the {backbone.max_positions} positions of "
+                            f"{backbone.spec}; pass --max-length {backbone.max_positions} or less")  # fmt: skip
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     on_gpu = device.startswith("cuda")
@@ -155,7 +158,8 @@ def train_transformer(
     loop = LoopState()
     if resume:
         if not has_checkpoint(out_dir):
-            raise TrainingError(f"{out_dir}: no checkpoint to resume from; drop --resume to start afresh")
+            raise TrainingError(f"{out_dir}: no checkpoint to resume from (the run stopped before its first "
+                                "evaluation); delete the folder and start again without --resume")  # fmt: skip
         loop = load_checkpoint(out_dir, model, optimizer, scheduler, identity)
         on_event(TrainEvent("note", message=f"resumed at step {loop.step} (epoch {loop.epoch + 1})"))
     tokenizer.save_pretrained(str(out_dir / TOKENIZER_DIR))

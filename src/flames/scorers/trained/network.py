@@ -51,14 +51,17 @@ class Backbone:
     role: str
     """'encoder' or 'decoder'."""
     hidden_size: int
+    max_positions: int | None = None
+    """Longest input the position embeddings allow (None when the config does not say)."""
 
     def describe(self, fingerprint_value: str) -> dict[str, Any]:
         return {"spec": self.spec, "fingerprint": fingerprint_value, "model_type": self.model_type,
-                "role": self.role, "hidden_size": self.hidden_size}  # fmt: skip
+                "role": self.role, "hidden_size": self.hidden_size, "max_positions": self.max_positions}  # fmt: skip
 
 
 def resolve_backbone(spec: str) -> Backbone:
-    """A local transformers folder, or a Hub id fetched (config, tokenizer, safetensors; the cache offline).
+    """A local transformers folder (recorded by its absolute path), or a Hub id fetched (config, tokenizer,
+    safetensors; from the cache when offline).
 
     Raises ScorerError for a missing folder, an unreachable Hub id without cached copy, an encoder-decoder
     model, or a config without a hidden size.
@@ -66,6 +69,7 @@ def resolve_backbone(spec: str) -> Backbone:
     path = Path(spec).expanduser()
     if path.is_dir():
         root = path.resolve()
+        spec = str(root)
     elif spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise ScorerError(f"{spec}: no such backbone folder, and not a Hub id of the form OWNER/NAME")
     else:
@@ -81,7 +85,9 @@ def resolve_backbone(spec: str) -> Backbone:
     hidden = config.get("hidden_size") or config.get("d_model") or config.get("n_embd")
     if not isinstance(hidden, int):
         raise ScorerError(f"{root}/config.json: no 'hidden_size' field; is {spec} a transformers model folder?")
-    return Backbone(root, spec, model_type, backbone_role(model_type), hidden)
+    positions = config.get("max_position_embeddings") or config.get("n_positions")
+    return Backbone(root, spec, model_type, backbone_role(model_type), hidden,
+                    positions if isinstance(positions, int) else None)  # fmt: skip
 
 
 def backbone_role(model_type: str) -> str:

@@ -67,6 +67,9 @@ class ClassifierScorer:
         self.name = self.manifest.name
         self.batch_size = settings.batch_size or DEFAULT_BATCH_SIZE[self.manifest.kind]
         self.max_length = settings.max_length or self.manifest.max_length or 512
+        positions = self.manifest.backbone.get("max_positions")
+        if self.manifest.kind == "transformer" and isinstance(positions, int) and self.max_length > positions:
+            raise ScorerError(f"max length {self.max_length} exceeds the backbone's {positions} positions")
         self._predictor: Predictor | None = None
 
     def config(self) -> dict[str, Any]:
