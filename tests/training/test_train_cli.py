@@ -98,6 +98,7 @@ def test_tfidf_scorer_trained_on_the_cli_scores_files_and_runs(
                  "--no-progress")  # fmt: skip
     assert "heads trained: Fairness, Safety, Morality, Legality, Data protection" in out
     assert f"use it: flames score RUN --scorer flames:{tmp_path / 'tfidf'}" in out
+    assert "heads trained: Fairness, Safety" in flames("scorer", "info", str(tmp_path / "tfidf"))
 
     scores = run_scores(f"sqlite:///{tmp_path / 'run.db'}", server, prompts_file, tmp_path / "tfidf")
     rows = [json.loads(line) for line in prompts_file.read_text(encoding="utf-8").splitlines()]

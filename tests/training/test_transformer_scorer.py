@@ -207,3 +207,15 @@ def test_untrained_heads_and_dev_only_dimensions(tiny_encoder: Path, labels: lis
         "macro_f1": None,
     }
     assert dev["dimensions"]["Safety"]["n"] == 6 and info(Dimension.SAFETY).n_classes == 3
+
+
+def test_settings_that_cannot_work_are_refused_before_training(tiny_encoder: Path, labels: list[LabelRecord],
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    with pytest.raises(TrainingError, match="method 'qlora' is not one of full, lora"):
+        TrainConfig(method="qlora").check()
+    with pytest.raises(TrainingError, match="tfidf preset has no checkpoints"):
+        train_scorer(labels, None, TrainConfig(), tmp_path / "t", resume=True)
+    with pytest.raises(TrainingError, match="exceeds the 512 positions"):
+        train_scorer(labels, None, TrainConfig(backbone=str(tiny_encoder), max_length=4096), tmp_path / "long")
+    with pytest.raises(ScorerError, match="no such backbone folder"):
+        train_scorer(labels, None, TrainConfig(backbone="./missing/model/dir"), tmp_path / "missing")
