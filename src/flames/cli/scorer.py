@@ -7,9 +7,10 @@ import inspect
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from flames.cli import score as score_cli
 from flames.cli.app import app, console, err_console, fail
@@ -17,6 +18,12 @@ from flames.cli.score import scorer_options
 from flames.progress import RunProgress
 from flames.records import Judgment
 from flames.scorers.registry import SPEC_HELP, make_scorer
+
+if TYPE_CHECKING:
+    from flames.labels.records import LabelRecord
+    from flames.training.lomo import LeaveOneModelOut
+
+_LOMO = "Leave-one-model-out"
 
 scorer_app = typer.Typer(
     help="Scorers: train your own on human labels, validate against them; the official checkpoint's info and"
@@ -96,6 +103,28 @@ def scorer_validate(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (of prompts) for the intervals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show the scoring progress bar.")] = True,
+    leave_one_model_out: Annotated[
+        bool,
+        typer.Option("--leave-one-model-out", help="For each model in the labels: train a scorer on the other"
+                     " models' labels (--train-backbone) and score this one's; report them as one scorer.",
+                     rich_help_panel=_LOMO),
+    ] = False,
+    train_backbone: Annotated[
+        str | None, typer.Option(help="What each fold trains: `tfidf` or a transformers folder / Hub id.",
+                                 rich_help_panel=_LOMO)
+    ] = None,
+    train_option: Annotated[
+        list[str] | None, typer.Option(help="A `flames scorer train` setting as KEY=VALUE, e.g. method=lora,"
+                                       " epochs=2, max_length=1024. Repeat.", rich_help_panel=_LOMO)
+    ] = None,
+    unseen_prompts: Annotated[
+        bool, typer.Option(help="Also drop the held-out model's prompts from its fold's training labels.",
+                           rich_help_panel=_LOMO)
+    ] = False,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Keep the fold scorers here (default: a temporary folder, removed).",
+                                  rich_help_panel=_LOMO)
+    ] = None,
     **scoring: Any,
 ) -> None:
     """A scorer measured against human labels. 评分器与人工标注对比。
@@ -115,12 +144,19 @@ def scorer_validate(
 
     if fmt not in ("table", "json", "markdown", "html"):
         raise fail(f"--format must be table, json, markdown or html, not {fmt!r}")
-    if not predictions and not scorer:
-        raise fail("give --predictions PRED.jsonl or --scorer SPEC (or several)")
+    if not predictions and not scorer and not leave_one_model_out:
+        raise fail("give --predictions PRED.jsonl, --scorer SPEC (or several) or --leave-one-model-out")
+    if leave_one_model_out != bool(train_backbone):
+        raise fail("--leave-one-model-out and --train-backbone SPEC go together")
     if fmt == "html" and out is None:
         raise fail("--format html writes a page: give -o FILE.html")
     records = read_labels(labels)
-    systems = [read_predictions(p) for p in predictions or []]
+    systems = []
+    if train_backbone:
+        found = _leave_one_model_out(records, train_backbone, train_option or [], unseen_prompts, work_dir, progress)
+        records = found.labels
+        systems.append(found.predictions)
+    systems += [read_predictions(p) for p in predictions or []]
     if scorer:
         options = scorer_options(**scoring)
         for spec in scorer:
@@ -147,6 +183,35 @@ def scorer_validate(
         console.print(f"validation written to {out}")
         return
     print_validation(report, console, fmt)  # type: ignore[arg-type]
+
+
+def _leave_one_model_out(
+    records: list[LabelRecord], backbone: str, options: list[str], unseen_prompts: bool, work_dir: Path | None,
+    progress: bool,
+) -> LeaveOneModelOut:  # fmt: skip
+    """Train and score every fold (see `flames.training.lomo`); print one line per fold."""
+    import tempfile
+
+    from flames.training import TrainConfig
+    from flames.training.events import EventSink, ignore
+    from flames.training.lomo import leave_one_model_out
+    from flames.training.progress import TrainProgress
+
+    pairs = [o.partition("=") for o in options]
+    if any(not sep for _, sep, _ in pairs):
+        raise fail(f"--train-option takes KEY=VALUE, got {next(o for o in options if '=' not in o)!r}")
+    config = TrainConfig(backbone=backbone).with_options({k: v for k, _, v in pairs})
+    with ExitStack() as stack:
+        root = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flames-lomo-")))
+        sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
+        found = leave_one_model_out(records, config, root, unseen_prompts=unseen_prompts, on_event=sink,
+                                    on_fold=lambda f: err_console.print(
+                                        f"fold {escape(f.model)}: trained on {f.n_train} labels ({f.n_dev} dev), "
+                                        f"scored {f.n_test}; {f.shared_prompts} of its prompts also in training",
+                                        highlight=False))  # fmt: skip
+    if found.skipped_without_model:
+        err_console.print(f"{found.skipped_without_model} label(s) without a `model` left out of leave-one-model-out")
+    return found
 
 
 def _advance(bar: RunProgress | None) -> Callable[[Judgment], None] | None:

@@ -125,11 +125,11 @@ def scorer_train(
     tfidf vocabulary and coefficients as JSON/npz), the tokenizer and `flames_scorer.json`; score with
     `flames score RUN --scorer flames:OUT`. Ctrl-C keeps the last checkpoint: rerun with --resume.
     """
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
     from flames.labels.records import read_labels
     from flames.training import TrainConfig, train_scorer
-    from flames.training.events import ignore
+    from flames.training.events import EventSink, ignore
     from flames.training.progress import TrainProgress
 
     config = TrainConfig(
@@ -143,9 +143,9 @@ def scorer_train(
     train = read_labels(labels)
     dev_records = read_labels(dev) if dev else []
     sources = {"train": str(labels), **({"dev": str(dev)} if dev else {})}
-    bar = TrainProgress(err_console) if progress else nullcontext(ignore)
     try:
-        with bar as sink:
+        with ExitStack() as stack:
+            sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
             result = train_scorer(train, dev_records, config, out, resume=resume, on_event=sink, sources=sources)
     except KeyboardInterrupt:
         from flames.cli.app import fail

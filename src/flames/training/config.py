@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import types
+import typing
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from flames.scorers.base import ScorerError
@@ -110,6 +112,19 @@ class TrainConfig:
                 raise TrainingError(f"{name} must be at least 1 optimizer step, got {steps}")
         return self
 
+    def with_options(self, options: dict[str, str]) -> TrainConfig:
+        """A copy with settings given as text (`{"method": "lora", "epochs": "2", "bf16": "false"}`), converted to
+        each field's type (`none` for an optional one); raises TrainingError naming an unknown key or bad value."""
+        hints = typing.get_type_hints(TrainConfig)
+        names = {f.name for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, text in options.items():
+            name = key.strip().replace("-", "_")
+            if name not in names:
+                raise TrainingError(f"unknown training setting {key!r}; known: {', '.join(sorted(names))}")
+            changes[name] = _parse(name, text.strip(), hints[name])
+        return replace(self, **changes).check()
+
     def to_json(self) -> dict[str, Any]:
         """Every setting; for tfidf only those that matter to it."""
         data = asdict(self)
@@ -118,3 +133,19 @@ class TrainConfig:
                                          "tfidf_max_features", "tfidf_c")}  # fmt: skip
         data["learning_rate"] = self.lr
         return {k: v for k, v in data.items() if not k.startswith("tfidf_")}
+
+
+def _parse(name: str, text: str, hint: Any) -> Any:
+    """Text → a value of the field's type (`X | None` accepts `none`)."""
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    if optional and text.lower() in ("none", "null"):
+        return None
+    kind = next(t for t in typing.get_args(hint) if t is not type(None)) if optional else hint
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        return kind(text)
+    except ValueError:
+        raise TrainingError(f"training setting {name}: {text!r} is not a {kind.__name__}") from None
