@@ -125,6 +125,7 @@ def scorer_train(
     tfidf vocabulary and coefficients as JSON/npz), the tokenizer and `flames_scorer.json`; score with
     `flames score RUN --scorer flames:OUT`. Ctrl-C keeps the last checkpoint: rerun with --resume.
     """
+    import json
     from contextlib import ExitStack
 
     from flames.labels.records import read_labels
@@ -143,10 +144,14 @@ def scorer_train(
     train = read_labels(labels)
     dev_records = read_labels(dev) if dev else []
     sources = {"train": str(labels), **({"dev": str(dev)} if dev else {})}
+    split_file = labels.parent / "split.json"  # written by `flames labels split` beside train.jsonl
+    split = json.loads(split_file.read_text(encoding="utf-8")) if split_file.is_file() else None
     try:
         with ExitStack() as stack:
             sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
-            result = train_scorer(train, dev_records, config, out, resume=resume, on_event=sink, sources=sources)
+            result = train_scorer(
+                train, dev_records, config, out, resume=resume, on_event=sink, sources=sources, split=split
+            )
     except KeyboardInterrupt:
         from flames.cli.app import fail
 

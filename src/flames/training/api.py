@@ -55,12 +55,14 @@ def train_scorer(
     resume: bool = False,
     on_event: EventSink = ignore,
     sources: dict[str, str] | None = None,
+    split: dict[str, Any] | None = None,
 ) -> TrainedScorer:
     """Train a scorer on `train` (early stopping and dev metrics on `dev`) and write it to `out_dir`.
 
     config.backbone `tfidf` fits the CPU preset; anything else is a transformers folder or Hub id, fine-tuned
     (full or LoRA) with the five official heads. `sources` (e.g. {"train": PATH, "dev": PATH}) is recorded in
-    the manifest beside the data's sha256. `on_event` receives progress (`training.progress.TrainProgress`
+    the manifest beside the data's sha256, and `split` (the `split.json` that `flames labels split` wrote) beside
+    the computed split summary. `on_event` receives progress (`training.progress.TrainProgress`
     draws it). `resume` continues an interrupted transformer run from `out_dir/checkpoint`.
 
     Raises TrainingError for invalid settings, a non-empty `out_dir` (without `resume`), labels that train
@@ -89,7 +91,8 @@ def train_scorer(
     for key, path in (sources or {}).items():
         if data.get(key):
             data[key]["path"] = path  # type: ignore[index]
-    training: dict[str, Any] = {"data": data, "split": split_summary(train, dev), "config": config.to_json()}
+    summary = split_summary(train, dev) | ({"split_file": split} if split else {})
+    training: dict[str, Any] = {"data": data, "split": summary, "config": config.to_json()}
     if config.is_tfidf:
         parts = _train_tfidf(train, dev, heads, config, out_dir, on_event)
     else:
