@@ -57,7 +57,8 @@ def test_loaded_scorer_equals_scikit_learn_fitted_independently(
     from sklearn.linear_model import LogisticRegression
 
     train, dev = split(labels)
-    vec = {f: TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, max_features=100_000)
+    vec = {f: TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, max_features=100_000,
+                             min_df=2)
            for f in ("prompt", "response")}  # fmt: skip
     for f, v in vec.items():
         v.fit([getattr(r, f) for r in train])

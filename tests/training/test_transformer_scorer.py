@@ -219,3 +219,25 @@ def test_settings_that_cannot_work_are_refused_before_training(tiny_encoder: Pat
         train_scorer(labels, None, TrainConfig(backbone=str(tiny_encoder), max_length=4096), tmp_path / "long")
     with pytest.raises(ScorerError, match="no such backbone folder"):
         train_scorer(labels, None, TrainConfig(backbone="./missing/model/dir"), tmp_path / "missing")
+
+
+def test_accumulated_half_batches_and_checkpointing_take_the_same_first_step(
+    tiny_decoder: Path, labels: list[LabelRecord], tmp_path: Path
+) -> None:
+    """The tiny LLaMA has no dropout, so one step on a batch of 8, on two accumulated batches of 4, and with
+    gradient checkpointing (recomputed activations) must move the weights identically."""
+    train, _ = by_model(labels)
+    base = {**FAST, "backbone": str(tiny_decoder), "max_steps": 1, "warmup_ratio": 0.0}
+    runs = {
+        "whole": TrainConfig(**base),  # type: ignore[arg-type]
+        "accumulated": TrainConfig(**{**base, "batch_size": 4, "grad_accum": 2}),  # type: ignore[arg-type]
+        "checkpointed": TrainConfig(**base, gradient_checkpointing=True),  # type: ignore[arg-type]
+    }
+    heads = {name: load_file(train_scorer(train, None, c, tmp_path / name).root / "heads.safetensors")
+             for name, c in runs.items()}  # fmt: skip
+    untrained = TrainConfig(**{**base, "learning_rate": 1e-12})  # type: ignore[arg-type]
+    start = load_file(train_scorer(train, None, untrained, tmp_path / "start").root / "heads.safetensors")
+    for key in ("1.weight", "3.weight"):  # the Safety and Legality heads: the labels' dimensions
+        assert not torch.allclose(heads["whole"][key], start[key], atol=1e-6), "the step moved the head"
+        assert torch.allclose(heads["accumulated"][key], heads["whole"][key], atol=1e-5)
+        assert torch.allclose(heads["checkpointed"][key], heads["whole"][key], atol=1e-6)

@@ -114,6 +114,10 @@ def scorer_train(
     max_features: Annotated[
         int, typer.Option(min=1, help="N-grams kept per field (prompt, response).", rich_help_panel=_TFIDF)
     ] = 100_000,
+    min_df: Annotated[
+        int,
+        typer.Option(min=1, help="Keep n-grams found in at least this many training texts.", rich_help_panel=_TFIDF),
+    ] = 2,
     c: Annotated[
         float, typer.Option("--C", help="Inverse L2 strength of the logistic heads.", rich_help_panel=_TFIDF)
     ] = 4.0,
@@ -139,7 +143,8 @@ def scorer_train(
         warmup_ratio=warmup_ratio, schedule=schedule, class_weights=class_weights, patience=patience,
         eval_every=eval_every, max_steps=max_steps, seed=seed, lora_r=lora_r, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, device=device, bf16=bf16, gradient_checkpointing=gradient_checkpointing,
-        allow_pickle=allow_pickle, tfidf_ngram_max=ngram_max, tfidf_max_features=max_features, tfidf_c=c,
+        allow_pickle=allow_pickle, tfidf_ngram_max=ngram_max, tfidf_max_features=max_features,
+        tfidf_min_df=min_df, tfidf_c=c,
     ).check()  # fmt: skip
     train = read_labels(labels)
     dev_records = read_labels(dev) if dev else []

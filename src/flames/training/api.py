@@ -137,7 +137,8 @@ def _train_tfidf(
         on_event(TrainEvent("eval", step=sum(h.trained for h in heads), dev=metrics, improved=True))
     on_event(TrainEvent("done"))
     backbone = {"spec": "tfidf", "analyzer": "char", "ngram_range": [1, config.tfidf_ngram_max],
-                "max_features_per_field": config.tfidf_max_features, "fields": ["prompt", "response"]}  # fmt: skip
+                "max_features_per_field": config.tfidf_max_features, "min_df": config.tfidf_min_df,
+                "fields": ["prompt", "response"]}  # fmt: skip
     return {"kind": "tfidf", "method": "tfidf", "backbone": backbone, "files": files, "dev_metrics": metrics,
             "training": {}}  # fmt: skip
 

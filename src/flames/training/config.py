@@ -71,6 +71,8 @@ class TrainConfig:
     # tfidf
     tfidf_ngram_max: int = 3
     tfidf_max_features: int = 100_000
+    tfidf_min_df: int = 2
+    """An n-gram is kept only when at least this many training texts contain it."""
     tfidf_c: float = 4.0
     """Inverse L2 regularisation strength of the logistic heads."""
 
@@ -97,7 +99,7 @@ class TrainConfig:
                 raise TrainingError(f"{name} {value!r} is not one of {', '.join(allowed)}")
         positive = {"max_length": self.max_length, "epochs": self.epochs, "batch_size": self.batch_size,
                     "grad_accum": self.grad_accum, "lora_r": self.lora_r, "tfidf_ngram_max": self.tfidf_ngram_max,
-                    "tfidf_max_features": self.tfidf_max_features}  # fmt: skip
+                    "tfidf_max_features": self.tfidf_max_features, "tfidf_min_df": self.tfidf_min_df}  # fmt: skip
         for name, number in positive.items():
             if number < 1:
                 raise TrainingError(f"{name} must be at least 1, got {number}")
@@ -130,7 +132,7 @@ class TrainConfig:
         data = asdict(self)
         if self.is_tfidf:
             return {k: data[k] for k in ("backbone", "name", "class_weights", "seed", "tfidf_ngram_max",
-                                         "tfidf_max_features", "tfidf_c")}  # fmt: skip
+                                         "tfidf_max_features", "tfidf_min_df", "tfidf_c")}  # fmt: skip
         data["learning_rate"] = self.lr
         return {k: v for k, v in data.items() if not k.startswith("tfidf_")}
 

@@ -33,6 +33,8 @@ class TfidfFeatures:
     ngram_max: int = 3
     max_features: int = 100_000
     """Most frequent n-grams kept per field (prompt, response)."""
+    min_df: int = 2
+    """N-grams must occur in at least this many training texts (most character trigrams occur once)."""
     sublinear_tf: bool = True
 
     def vectorizer(self, vocabulary: list[str] | None = None) -> Any:
@@ -42,7 +44,7 @@ class TfidfFeatures:
         return TfidfVectorizer(
             analyzer="char", ngram_range=(self.ngram_min, self.ngram_max), sublinear_tf=self.sublinear_tf,
             max_features=None if vocabulary is not None else self.max_features, vocabulary=vocabulary,
-            dtype=np.float32,
+            min_df=1 if vocabulary is not None else self.min_df, dtype=np.float32,
         )  # fmt: skip
 
 
@@ -76,7 +78,8 @@ def save_tfidf(root: Path, model: TfidfModel) -> list[str]:
     """Write tfidf.json and tfidf.npz into `root`; returns the file names written."""
     vocab = {f: model.vectorizers[f].get_feature_names_out().tolist() for f in FIELDS}
     settings = {"ngram_range": [model.features.ngram_min, model.features.ngram_max],
-                "max_features": model.features.max_features, "sublinear_tf": model.features.sublinear_tf,
+                "max_features": model.features.max_features, "min_df": model.features.min_df,
+                "sublinear_tf": model.features.sublinear_tf,
                 "analyzer": "char", "fields": list(FIELDS), "vocabulary": vocab}  # fmt: skip
     (root / VOCAB_FILE).write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
     arrays: dict[str, np.ndarray] = {f"idf_{f}": model.vectorizers[f].idf_.astype(np.float64) for f in FIELDS}
@@ -93,7 +96,9 @@ def load_tfidf(root: Path, trained_heads: Sequence[int]) -> TfidfModel:
     try:
         settings = json.loads((root / VOCAB_FILE).read_text(encoding="utf-8"))
         low, high = settings["ngram_range"]
-        features = TfidfFeatures(int(low), int(high), int(settings["max_features"]), bool(settings["sublinear_tf"]))
+        features = TfidfFeatures(
+            int(low), int(high), int(settings["max_features"]), int(settings["min_df"]), bool(settings["sublinear_tf"])
+        )
         vocab = {f: list(settings["vocabulary"][f]) for f in FIELDS}
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise ScorerError(f"{root / VOCAB_FILE}: not a flames tfidf vocabulary ({err})") from err
