@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ALONG, HARMFUL, REFUSAL, synthetic_labels
 from typer.testing import CliRunner
 
 from flames.cli import app
@@ -22,6 +21,7 @@ from flames.taxonomy import Dimension, info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collect"))  # the collection tests' chat server
 from chat_server import ChatServer
+from training_support import ALONG, HARMFUL, REFUSAL, synthetic_labels
 
 runner = CliRunner()
 
