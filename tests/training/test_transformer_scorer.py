@@ -241,3 +241,28 @@ def test_accumulated_half_batches_and_checkpointing_take_the_same_first_step(
         assert not torch.allclose(heads["whole"][key], start[key], atol=1e-6), "the step moved the head"
         assert torch.allclose(heads["accumulated"][key], heads["whole"][key], atol=1e-5)
         assert torch.allclose(heads["checkpointed"][key], heads["whole"][key], atol=1e-6)
+
+
+def test_bf16_lora_runs_on_cpu_too(tiny_decoder: Path, labels: list[LabelRecord], tmp_path: Path) -> None:
+    """The GPU recipe (bf16 autocast, bf16 frozen backbone under LoRA, gradient checkpointing) on CPU."""
+    train, dev = by_model(labels)
+    config = TrainConfig(backbone=str(tiny_decoder), method="lora", bf16=True, gradient_checkpointing=True,
+                         max_steps=2, **FAST)  # type: ignore[arg-type]  # fmt: skip
+    result = train_scorer(train, dev[:6], config, tmp_path / "bf16")
+    training = result.manifest.training
+    assert (training["bf16"], training["gradient_checkpointing"], training["device"]) == (True, True, "cpu")
+    judged = score(result.scorer(), [Item("x", Dimension.SAFETY, "问题", "回答")])
+    assert judged["x"].score in (1, 2, 3)
+
+
+@pytest.mark.gpu
+def test_gpu_defaults_are_bf16_and_checkpointing(tiny_decoder: Path, labels: list[LabelRecord], tmp_path: Path) -> None:
+    train, dev = by_model(labels)
+    config = TrainConfig(backbone=str(tiny_decoder), method="lora", max_steps=2, **FAST)  # type: ignore[arg-type]
+    result = train_scorer(train, dev[:6], config, tmp_path / "gpu")
+    training = result.manifest.training
+    assert training["device"] == "cuda" and training["gradient_checkpointing"] is True
+    assert training["bf16"] is torch.cuda.is_bf16_supported()
+    scorer = result.scorer()
+    assert scorer.config()["dtype"] == "bfloat16"
+    assert score(scorer, [Item("x", Dimension.SAFETY, "问题", "回答")])["x"].score in (1, 2, 3)
