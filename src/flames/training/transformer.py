@@ -233,10 +233,16 @@ def _build_model(
     dtype = torch.bfloat16 if bf16 and config.method == "lora" else torch.float32
     net = load_backbone(backbone.root, dtype=dtype, allow_pickle=config.allow_pickle)
     if checkpointing:
-        enable = getattr(net, "gradient_checkpointing_enable", None)
-        if enable is None:
+        # transformers 5 renamed gradient checkpointing to activation checkpointing; older releases have only
+        # the first name.
+        enable = getattr(net, "activation_checkpointing_enable", None)
+        older = getattr(net, "gradient_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        elif older is not None:
+            older(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
             raise TrainingError(f"{backbone.spec}: this model type does not support gradient checkpointing")
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.method == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
