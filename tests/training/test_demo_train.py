@@ -24,6 +24,7 @@ def test_demo_train_imports_trains_validates_and_corrects(tmp_path: Path) -> Non
     out = " ".join(done.stdout.split())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1000 labels from jade-v3" in out and "heads trained: Legality" in out
+    assert "60 dev label(s) come from construction" in out  # flames scorer train's own caveat
     assert "cannot validate the 3-vs-2 boundary" in out and "rogan-gladen" in out
     assert out.count("labels come from construction") == 2  # the caveat opens and closes the demo
     assert (tmp_path / "demo" / "jade-tfidf" / "flames_scorer.json").is_file()

@@ -178,6 +178,11 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
                 unscored = f"  unscored {row['n_unscored']}" if row["n_unscored"] else ""
                 console.print(f"  dev {dim:<16} n={row['n']:<5} accuracy {row['accuracy']:.3f}  macro-F1 "
                               f"{row['macro_f1']:.3f}{unscored}", highlight=False)  # fmt: skip
+    built = (manifest["training"]["data"].get("dev") or {}).get("provenance", {}).get("construction", 0)
+    if dev and built:
+        console.print(f"  note: {built} dev label(s) come from construction (how the data was built, e.g. JADE-DB's "
+                      "refusal-style safe answers), not from people judging each answer: dev figures measure "
+                      "agreement with that construction", highlight=False)  # fmt: skip
     split = manifest["training"]["split"]
     if dev and split["shared_prompts"]:
         console.print(f"  note: {split['shared_prompts']} prompt(s) appear in both train and dev labels; dev figures "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,8 +87,7 @@ def train_scorer(
             on_event(TrainEvent("note", message=f"{head.dimension.value}: all {sum(head.label_counts.values())} "
                                 f"label(s) have one score; its head stays untrained (items unscored)"))  # fmt: skip
     started = time.perf_counter()
-    data = {"train": {"sha256": labels_sha256(train), "n": len(train)},
-            "dev": {"sha256": labels_sha256(dev), "n": len(dev)} if dev else None}  # fmt: skip
+    data = {"train": _describe(train), "dev": _describe(dev) if dev else None}
     for key, path in (sources or {}).items():
         if data.get(key):
             data[key]["path"] = path  # type: ignore[index]
@@ -111,6 +111,12 @@ def train_scorer(
     )
     write_manifest(out_dir, manifest)
     return TrainedScorer(out_dir, manifest)
+
+
+def _describe(records: Sequence[LabelRecord]) -> dict[str, Any]:
+    """sha256, count and provenance counts (`construction` labels say how data was built, not what people judged)."""
+    return {"sha256": labels_sha256(records), "n": len(records),
+            "provenance": dict(sorted(Counter(r.provenance for r in records).items()))}  # fmt: skip
 
 
 def _prepare(out_dir: Path, *, resume: bool) -> None:
