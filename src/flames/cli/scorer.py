@@ -59,8 +59,11 @@ def scorer_convert(
 def scorer_info(
     path: Annotated[Path, typer.Argument(help="Checkpoint folder.")], allow_pickle: AllowPickle = False
 ) -> None:
-    """The checkpoint's architecture, weight format and fingerprint (the scorer's identity in the store);
-    for a folder from `flames scorer train`, its manifest's summary."""
+    """The checkpoint's architecture, weight format and fingerprint; a trained scorer folder's summary.
+
+    The fingerprint is the official scorer's identity in the store. For a folder from `flames scorer train`
+    the summary of its manifest is printed instead.
+    """
     from flames.scorers.base import ScorerError
     from flames.scorers.official.checkpoint import fingerprint, inspect_folder
     from flames.scorers.official.model import Architecture
