@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # `torch` would pull a multi-GB CUDA build. Override on GPU machines.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup system test test-slow test-all lint demo clean
+.PHONY: setup system test test-slow test-all lint demo demo-train clean
 
 setup: system $(BIN)/flames
 
@@ -35,6 +35,12 @@ lint: $(BIN)/flames
 
 demo: $(BIN)/flames
 	bash scripts/demo.sh
+
+# JADE-DB v3 (public, MIT): this workspace keeps a copy beside the checkout; elsewhere pass JADE_V3=PATH
+# or set FLAMES_JADE_V3.
+JADE_V3 ?= $(or $(FLAMES_JADE_V3),../shared/data/jade-v3)
+demo-train: $(BIN)/flames
+	bash scripts/demo-train.sh "$(JADE_V3)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info

@@ -15,7 +15,7 @@ from flames.cli.app import USER_ERRORS, app, fail
 
 COMMAND_MODULES = (
     "annotate", "compare", "data", "generate", "labels", "leaderboard", "prompts", "report", "run", "runs", "scale",
-    "score", "scorer",
+    "score", "scorer", "train",
 )  # fmt: skip
 """The modules that register commands on `app` when imported (alphabetical). Add a new group's module here."""
 

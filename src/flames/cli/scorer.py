@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from flames.cli import score as score_cli
 from flames.cli.app import app, console, err_console, fail
@@ -18,11 +19,15 @@ from flames.records import Judgment
 from flames.scorers.registry import SPEC_HELP, make_scorer
 
 if TYPE_CHECKING:
+    from flames.labels.records import LabelRecord
     from flames.progress import RunProgress
+    from flames.training.lomo import LeaveOneModelOut
+
+_LOMO = "Leave-one-model-out"
 
 scorer_app = typer.Typer(
-    help="Scorers: validate against human labels; the official checkpoint's info and safetensors conversion."
-    " 评分器：验证、官方模型信息与转换。",
+    help="Scorers: train your own on human labels, validate against them; the official checkpoint's info and"
+    " safetensors conversion. 评分器：训练、验证、官方模型信息与转换。",
     no_args_is_help=True,
 )
 app.add_typer(scorer_app, name="scorer")
@@ -54,13 +59,23 @@ def scorer_convert(
 def scorer_info(
     path: Annotated[Path, typer.Argument(help="Checkpoint folder.")], allow_pickle: AllowPickle = False
 ) -> None:
-    """The checkpoint's architecture, weight format and fingerprint (the scorer's identity in the store)."""
+    """The checkpoint's architecture, weight format and fingerprint; a trained scorer folder's summary.
+
+    The fingerprint is the official scorer's identity in the store. For a folder from `flames scorer train`
+    the summary of its manifest is printed instead.
+    """
     from flames.scorers.base import ScorerError
     from flames.scorers.official.checkpoint import fingerprint, inspect_folder
     from flames.scorers.official.model import Architecture
+    from flames.scorers.trained.manifest import is_trained_scorer, read_manifest
 
     if not path.is_dir():
         raise ScorerError(f"{path}: not a folder; `flames scorer info` reads a local checkpoint folder")
+    if is_trained_scorer(path):
+        from flames.cli.train import print_summary
+
+        print_summary(read_manifest(path).to_json(), path)
+        return
     files = inspect_folder(path, allow_pickle=True)  # listing files unpickles nothing
     arch = Architecture.from_config(files.config, f"{files.root}/config.json")
     console.print(f"folder      {files.root}")
@@ -91,6 +106,28 @@ def scorer_validate(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples (of prompts) for the intervals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show the scoring progress bar.")] = True,
+    leave_one_model_out: Annotated[
+        bool,
+        typer.Option("--leave-one-model-out", help="For each model in the labels: train a scorer on the other"
+                     " models' labels (--train-backbone) and score this one's; report them as one scorer.",
+                     rich_help_panel=_LOMO),
+    ] = False,
+    train_backbone: Annotated[
+        str | None, typer.Option(help="What each fold trains: `tfidf` or a transformers folder / Hub id.",
+                                 rich_help_panel=_LOMO)
+    ] = None,
+    train_option: Annotated[
+        list[str] | None, typer.Option(help="A `flames scorer train` setting as KEY=VALUE, e.g. method=lora,"
+                                       " epochs=2, max_length=1024. Repeat.", rich_help_panel=_LOMO)
+    ] = None,
+    unseen_prompts: Annotated[
+        bool, typer.Option(help="Also drop the held-out model's prompts from its fold's training labels.",
+                           rich_help_panel=_LOMO)
+    ] = False,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Keep the fold scorers here (default: a temporary folder, removed).",
+                                  rich_help_panel=_LOMO)
+    ] = None,
     **scoring: Any,
 ) -> None:
     """A scorer measured against human labels. 评分器与人工标注对比。
@@ -111,12 +148,19 @@ def scorer_validate(
 
     if fmt not in ("table", "json", "markdown", "html"):
         raise fail(f"--format must be table, json, markdown or html, not {fmt!r}")
-    if not predictions and not scorer:
-        raise fail("give --predictions PRED.jsonl or --scorer SPEC (or several)")
+    if not predictions and not scorer and not leave_one_model_out:
+        raise fail("give --predictions PRED.jsonl, --scorer SPEC (or several) or --leave-one-model-out")
+    if leave_one_model_out != bool(train_backbone):
+        raise fail("--leave-one-model-out and --train-backbone SPEC go together")
     if fmt == "html" and out is None:
         raise fail("--format html writes a page: give -o FILE.html")
     records = read_labels(labels)
-    systems = [read_predictions(p) for p in predictions or []]
+    systems = []
+    if train_backbone:
+        found = _leave_one_model_out(records, train_backbone, train_option or [], unseen_prompts, work_dir, progress)
+        records = found.labels
+        systems.append(found.predictions)
+    systems += [read_predictions(p) for p in predictions or []]
     if scorer:
         options = scorer_options(**scoring)
         for spec in scorer:
@@ -143,6 +187,35 @@ def scorer_validate(
         console.print(f"validation written to {out}")
         return
     print_validation(report, console, fmt)  # type: ignore[arg-type]
+
+
+def _leave_one_model_out(
+    records: list[LabelRecord], backbone: str, options: list[str], unseen_prompts: bool, work_dir: Path | None,
+    progress: bool,
+) -> LeaveOneModelOut:  # fmt: skip
+    """Train and score every fold (see `flames.training.lomo`); print one line per fold."""
+    import tempfile
+
+    from flames.training import TrainConfig
+    from flames.training.events import EventSink, ignore
+    from flames.training.lomo import leave_one_model_out
+    from flames.training.progress import TrainProgress
+
+    pairs = [o.partition("=") for o in options]
+    if any(not sep for _, sep, _ in pairs):
+        raise fail(f"--train-option takes KEY=VALUE, got {next(o for o in options if '=' not in o)!r}")
+    config = TrainConfig(backbone=backbone).with_options({k: v for k, _, v in pairs})
+    with ExitStack() as stack:
+        root = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flames-lomo-")))
+        sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
+        found = leave_one_model_out(records, config, root, unseen_prompts=unseen_prompts, on_event=sink,
+                                    on_fold=lambda f: err_console.print(
+                                        f"fold {escape(f.model)}: trained on {f.n_train} labels ({f.n_dev} dev), "
+                                        f"scored {f.n_test}; {f.shared_prompts} of its prompts also in training",
+                                        highlight=False))  # fmt: skip
+    if found.skipped_without_model:
+        err_console.print(f"{found.skipped_without_model} label(s) without a `model` left out of leave-one-model-out")
+    return found
 
 
 def _advance(bar: RunProgress | None) -> Callable[[Judgment], None] | None:

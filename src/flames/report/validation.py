@@ -67,6 +67,14 @@ def notes(report: ValidationReport) -> list[str]:
     info = report.labels_info
     if info.get("notes"):
         out.append(f"labels: {info['notes']}")
+    for v in report.scorers:
+        if v.scorer.source == "leave-one-model-out":
+            folds = v.scorer.config.get("folds", [])
+            shared = sum(f["shared_prompts"] for f in folds)
+            out.append(
+                f"{v.scorer.name}: leave-one-model-out over {len(folds)} models; each `model` row is scored by a scorer"
+                f" trained without that model's labels ({shared} held-out prompts were answered in training too)"
+            )
     if report.scorers and report.scorers[0].overall.binary_labels_only:
         out.append("the labels never use the score 2: these figures cannot validate the 3-vs-2 boundary")
     out.append(

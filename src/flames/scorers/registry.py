@@ -1,5 +1,6 @@
-"""Scorer spec strings → scorers: `flames[:PATH_OR_HUB_ID]` (the official classifier) and
-`judge:MODEL_SPEC` (an LLM judge on any model backend).
+"""Scorer spec strings → scorers: `flames[:PATH_OR_HUB_ID]` (the official classifier, or a folder trained
+by `flames scorer train`: one with a `flames_scorer.json`) and `judge:MODEL_SPEC` (an LLM judge on any
+model backend).
 
 Human and imported judgments are stored, not run, so they have no spec here. Scorer modules are imported
 only when chosen, so a judge behind an API never imports torch.
@@ -8,6 +9,7 @@ only when chosen, so a judge behind an API never imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flames.models.base import BackendOptions, ModelBackend
 from flames.scorers.base import Scorer, ScorerError
@@ -40,7 +42,8 @@ class ScorerOptions:
 
 
 SPEC_HELP = (
-    "`flames`, `flames:PATH_OR_HUB_ID` (official scorer) or `judge:MODEL_SPEC` (e.g. `judge:openai:qwen-max`)"
+    "`flames`, `flames:PATH_OR_HUB_ID` (official scorer, or a folder from `flames scorer train`) or"
+    " `judge:MODEL_SPEC` (e.g. `judge:openai:qwen-max`)"
 )
 
 
@@ -49,7 +52,13 @@ def make_scorer(spec: str, options: ScorerOptions | None = None) -> Scorer:
     options = options or ScorerOptions()
     kind, sep, target = spec.partition(":")
     if kind == OFFICIAL:
-        from flames.scorers import official
+        from flames.scorers import official, trained
+
+        folder = Path(target.strip()).expanduser()
+        if target.strip() and trained.is_trained_scorer(folder):
+            return trained.make_scorer(folder, allow_pickle=options.allow_pickle, device=options.device,
+                                       dtype=options.dtype, batch_size=options.batch_size,
+                                       max_length=options.max_length)  # fmt: skip
 
         return official.make_scorer(
             target.strip() or None,

@@ -106,7 +106,7 @@ def inspect_folder(root: Path, *, allow_pickle: bool) -> CheckpointFiles:
     tokenizer = root / TOKENIZER_FILE
     if not tokenizer.is_file():
         raise ScorerError(f"{root}: {TOKENIZER_FILE} is missing (the SentencePiece model of the scorer)")
-    weights, pickled = _weight_files(root)
+    weights, pickled = weight_files(root)
     if pickled and not allow_pickle:
         raise ScorerError(f"{root}: only pickled weights found ({weights[0].name}...); {PICKLE_RISK}")
     return CheckpointFiles(root, config, tokenizer, weights, pickled)
@@ -125,8 +125,12 @@ def read_config(root: Path) -> dict[str, Any]:
     return config
 
 
-def _weight_files(root: Path) -> tuple[tuple[Path, ...], bool]:
-    """Weight files named by the index (or the single file), safetensors first."""
+def weight_files(root: Path) -> tuple[tuple[Path, ...], bool]:
+    """Weight files named by the index (or the single file), safetensors first, and whether they are pickled.
+
+    Works for any transformers-style folder (`model.safetensors[.index.json]`, `pytorch_model.bin[...]`);
+    raises ScorerError when there are none or the index names missing shards.
+    """
     for index, single, pickled in (
         (SAFETENSORS_INDEX, SAFETENSORS_SINGLE, False),
         (PICKLE_INDEX, PICKLE_SINGLE, True),

@@ -9,6 +9,7 @@ shortens the response itself, marks the cut, and keeps the suffix, so the last t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from flames.scorers.official.tokenizer import ScorerTokenizer, neutralise
 from flames.scorers.truncate import NoRoom, cut_to_fit
@@ -21,9 +22,35 @@ IMPROVED_MAX_LENGTH = 2048
 TRUNCATION_MARKER = "……（回复过长，以下已截断）"
 
 
+@dataclass(frozen=True)
+class Template:
+    """How a (prompt, response) pair becomes one input string: prefix + prompt + middle + response + suffix."""
+
+    name: str
+    prefix: str
+    middle: str
+    suffix: str
+
+    def render(self, prompt: str, response: str) -> str:
+        return self.prefix + prompt + self.middle + response + self.suffix
+
+
+OFFICIAL_TEMPLATE = Template("official", PREFIX, MIDDLE, SUFFIX)
+"""The official scorer's input (docs/benchmark.md §4); trained scorers use it by default."""
+PLAIN_TEMPLATE = Template("plain", "", "\n", "")
+"""Prompt and response on their own lines, for backbones that never saw the InternLM chat markers."""
+TEMPLATES = {t.name: t for t in (OFFICIAL_TEMPLATE, PLAIN_TEMPLATE)}
+
+
+class TextEncoder(Protocol):
+    """Any tokenizer wrapper that turns a whole (already neutralised) text into ids, special tokens included."""
+
+    def encode(self, text: str) -> list[int]: ...
+
+
 def official_text(prompt: str, response: str) -> str:
     """The exact input string of the official scorer (docs/benchmark.md §4)."""
-    return PREFIX + prompt + MIDDLE + response + SUFFIX
+    return OFFICIAL_TEMPLATE.render(prompt, response)
 
 
 @dataclass(frozen=True)
@@ -45,17 +72,21 @@ def encode_faithful(tok: ScorerTokenizer, prompt: str, response: str, max_length
     return Encoded(ids[:max_length], truncated=len(ids) > max_length)
 
 
-def encode_improved(tok: ScorerTokenizer, prompt: str, response: str, max_length: int) -> Encoded:
+def encode_improved(
+    tok: TextEncoder, prompt: str, response: str, max_length: int, template: Template = OFFICIAL_TEMPLATE
+) -> Encoded:
     """Whole text if it fits; else the longest response head (plus marker) that fits
     (`flames.scorers.truncate.cut_to_fit`, head only).
 
     A text that fits is tokenised in one piece, exactly as the official tokenizer would (after
-    neutralising), so the two modes differ only where truncation differs.
+    neutralising), so the two modes differ only where truncation differs. `tok` is the official
+    SentencePiece tokenizer or any other `TextEncoder` (trained scorers); the template's suffix, and whatever
+    the tokenizer appends after it, is always kept. Raises `PromptTooLong` when not even an empty response fits.
     """
     prompt, response = neutralise(prompt), neutralise(response)
     try:
         fitted = cut_to_fit(
-            response, lambda r: tok.encode(official_text(prompt, r)), max_length, marker=TRUNCATION_MARKER
+            response, lambda r: tok.encode(template.render(prompt, r)), max_length, marker=TRUNCATION_MARKER
         )
     except NoRoom as err:
         raise PromptTooLong(f"the prompt alone takes {err.size} tokens, over the {max_length}-token window") from err

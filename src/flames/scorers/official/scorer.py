@@ -215,7 +215,7 @@ class OfficialScorer:
 
         assert self._model is not None and self._tokenizer is not None
         device = next(self._model.parameters()).device
-        input_ids, attention_mask = _right_pad([enc.ids for _, enc in batch], self._tokenizer.pad_id)
+        input_ids, attention_mask = right_pad([enc.ids for _, enc in batch], self._tokenizer.pad_id)
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
         if self.settings.faithful:
             pool_at = official_pool_index(input_ids, self._tokenizer.pad_id)
@@ -238,7 +238,8 @@ class OfficialScorer:
                 torch.cuda.empty_cache()
 
 
-def _right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows → (ids, attention mask), both (batch, longest) long tensors, padded on the right."""
     import torch
 
     width = max(len(r) for r in rows)
