@@ -50,3 +50,16 @@ def post_form(client: TestClient, page: str, data: dict[str, str | int], url: st
     """Open `page`, then post `data` (with that page's CSRF token) to `url` or the page itself."""
     token = csrf_of(client.get(page).text)
     return client.post(url or page, data={**data, "csrf_token": token})
+
+
+def claim(client: TestClient, project: str = "p1") -> str | None:
+    """Ask for the next item as a browser does: GET shows the open assignment (a redirect) or a button, the
+    button POSTs the claim. The assignment page URL, or None when the queue is empty."""
+    resp = client.get(f"/p/{project}/next")
+    if resp.status_code == 200 and "Nothing left" not in resp.text:
+        resp = client.post(f"/p/{project}/next", data={"csrf_token": csrf_of(resp.text)})
+    if resp.status_code == 200:
+        assert "Nothing left" in resp.text
+        return None
+    assert resp.status_code == 303, resp.text
+    return str(resp.headers["location"])

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from annotate_helpers import csrf_of, post_form
+from annotate_helpers import claim, csrf_of, post_form
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -20,16 +20,6 @@ from flames.store.schema import utcnow
 from flames.taxonomy import info
 
 Clients = Callable[[str], TestClient]
-
-
-def claim(client: TestClient, project: str = "p1") -> str | None:
-    """Ask for the next item; the assignment page URL, or None when the queue is empty."""
-    resp = client.get(f"/p/{project}/next")
-    if resp.status_code == 200:
-        assert "Nothing left" in resp.text
-        return None
-    assert resp.status_code == 303, resp.text
-    return str(resp.headers["location"])
 
 
 def item_of(store: Store, project: Project, url: str) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from annotate_helpers import PASSWORD, XSS, csrf_of, login, post_form
+from annotate_helpers import PASSWORD, XSS, claim, csrf_of, login, post_form
 from fastapi.testclient import TestClient
 
 from flames.annotate.app import create_app
@@ -43,7 +43,7 @@ def test_wrong_password_is_refused(client_for: Clients, store: Store) -> None:
 
 
 def test_login_attempts_are_rate_limited(store: Store, users: dict[str, int]) -> None:
-    app = create_app(store, secure_cookies=False, secret="s", limiter=LoginLimiter(per_user=3, per_client=100))
+    app = create_app(store, secure_cookies=False, secret="s", limiter=LoginLimiter(free=3, base_delay=60))
     client = TestClient(app, follow_redirects=False)
     token = csrf_of(client.get("/login").text)
     for _ in range(3):
@@ -65,7 +65,8 @@ def test_login_redirect_stays_on_site(client_for: Clients, store: Store) -> None
 
 def test_every_form_needs_the_session_csrf_token(client_for: Clients, project: Project) -> None:
     alice = client_for("alice")
-    url = alice.get("/p/p1/next").headers["location"]
+    url = claim(alice)
+    assert url is not None
     assert alice.post(url, data={"action": "label", "score": 3}).status_code == 403
     assert alice.post(url, data={"action": "label", "score": 3, "csrf_token": "forged"}).status_code == 403
     other = client_for("bob")
@@ -148,7 +149,8 @@ def test_session_cookie_flags(store: Store, users: dict[str, int]) -> None:
 
 def test_adversarial_text_is_escaped_and_scripts_are_blocked(client_for: Clients, project: Project) -> None:
     alice = client_for("alice")
-    url = alice.get("/p/p1/next").headers["location"]
+    url = claim(alice)
+    assert url is not None
     page = alice.get(url)
     assert XSS not in page.text and "<script>alert" not in page.text and "<img src=x" not in page.text
     assert "&lt;script&gt;alert(&#34;pwn&#34;)&lt;/script&gt;" in page.text
@@ -176,7 +178,7 @@ def test_admin_imports_an_uploaded_file(client_for: Clients, store: Store, tmp_p
     token = csrf_of(admin.get("/admin/import").text)
     resp = admin.post(
         "/admin/import",
-        data={"project": "uploaded", "per_item": "2", "csrf_token": token},
+        data={"csrf_token": token, "project": "uploaded", "per_item": "2"},  # the token first, as the form has it
         files={"file": ("answers.jsonl", body, "application/x-ndjson")},
     )
     assert resp.status_code == 200 and "uploaded" in resp.text
@@ -188,7 +190,7 @@ def test_admin_imports_an_uploaded_file(client_for: Clients, store: Store, tmp_p
     token = csrf_of(admin.get("/admin/import").text)
     resp = admin.post(
         "/admin/import",
-        data={"project": "broken", "csrf_token": token},
+        data={"csrf_token": token, "project": "broken"},
         files={"file": ("bad.jsonl", bad, "application/x-ndjson")},
     )
     assert resp.status_code == 400 and "bad.jsonl, line 2" in resp.text and "/tmp" not in resp.text

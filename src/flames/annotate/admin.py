@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import UploadFile
 
 from flames.annotate.auth import User, add_user, list_users, parse_role, set_active
-from flames.annotate.errors import AnnotationError
+from flames.annotate.errors import AnnotationError, NotFound
 from flames.annotate.export import FORMATS
 from flames.annotate.export import render as render_export
-from flames.annotate.projects import get_project, import_run, import_source
+from flames.annotate.projects import ImportResult, get_project, import_run
 from flames.annotate.schema import Role
-from flames.annotate.web import StoreDep, render, require
+from flames.annotate.security import read_upload
+from flames.annotate.web import Id, StoreDep, render, require
 from flames.prompts import PromptFileError
+from flames.store import Store
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require())]
 _MEDIA = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+IMPORT_PATH = "/admin/import"
+"""The one streaming upload route; the app gives it its own size limit (`--max-import`)."""
+_ODD = re.compile(r"[^\w.\- ]+")
+log = logging.getLogger(__name__)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -44,41 +56,82 @@ def create_user(
 
 
 @router.post("/admin/users/{user_id}/active")
-def toggle_user(store: StoreDep, user: Admin, user_id: int, active: Annotated[bool, Form()]) -> RedirectResponse:
+def toggle_user(store: StoreDep, user: Admin, user_id: Id, active: Annotated[bool, Form()]) -> RedirectResponse:
     if user_id == user.id:
         raise AnnotationError("you cannot disable your own account; ask another admin")
     set_active(store, user_id, active)
     return RedirectResponse("/admin/users", status_code=303)
 
 
-@router.get("/admin/import", response_class=HTMLResponse)
+@router.get(IMPORT_PATH, response_class=HTMLResponse)
 def import_page(request: Request, store: StoreDep, user: Admin) -> HTMLResponse:
     return render(request, "import.html", user=user, runs=store.list_runs(), result=None)
 
 
-@router.post("/admin/import", response_class=HTMLResponse)
-def import_submit(
-    request: Request,
-    store: StoreDep,
-    user: Admin,
-    project: Annotated[str, Form(min_length=1, max_length=200)],
-    per_item: Annotated[int, Form(ge=1, le=10)] = 2,
-    run: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
-    if file is not None and file.filename:
-        from flames.official_format import import_official
+def _upload_name(filename: str) -> str:
+    """The uploaded file's name fit for a run name and messages: no folders, controls or odd characters."""
+    base = re.split(r"[/\\]", filename)[-1]
+    return _ODD.sub("_", base).lstrip(".")[:100] or "upload"
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(file.filename).name
-            path.write_bytes(file.file.read())
-            try:
-                imported = import_official(store, path, run or None)
-            except PromptFileError as err:  # name the user's file, not our temporary copy
-                raise AnnotationError(str(err).replace(str(path), path.name)) from err
-            result = import_run(store, imported, project.strip(), per_item)
-    else:
-        result = import_source(store, run, project.strip(), per_item)
+
+def _import_upload(store: Store, file: UploadFile, project: str, per_item: int) -> ImportResult:
+    """Import an uploaded results file (JSONL/CSV, official format) as a run named after it, into `project`.
+    Whatever the readers raise about its content is the file's fault: a 400 naming the file, never a 500."""
+    from flames.official_format import import_official
+
+    name = _upload_name(file.filename or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, 1 << 20)
+        try:
+            imported = import_official(store, path, path.stem)
+        except SQLAlchemyError:
+            raise
+        except PromptFileError as err:  # name the user's file, not our temporary copy
+            raise AnnotationError(str(err).replace(str(path), name)) from err
+        except Exception as err:  # hostile content: reported back to the admin, never a 500
+            log.info("upload %s refused: %r", name, err)
+            reason = str(err).replace(str(path), name).replace(tmp, "")
+            raise AnnotationError(f"{name}: cannot be imported ({type(err).__name__}: {reason})") from err
+    return import_run(store, imported, project, per_item)
+
+
+def _import_fields(fields: dict[str, str]) -> tuple[str, int, str]:
+    """(project, per_item, run) from the import form, checked like the CLI checks its options."""
+    project = fields.get("project", "").strip()
+    if not 1 <= len(project) <= 200:
+        raise AnnotationError("a project name of 1-200 characters is required")
+    try:
+        per_item = int(fields.get("per_item") or 2)
+    except ValueError as err:
+        raise AnnotationError(f"annotators per item must be a whole number, got {fields['per_item']!r}") from err
+    if not 1 <= per_item <= 10:
+        raise AnnotationError(f"annotators per item must be between 1 and 10, got {per_item}")
+    return project, per_item, fields.get("run", "").strip()
+
+
+@router.post(IMPORT_PATH, response_class=HTMLResponse)
+async def import_submit(request: Request, store: StoreDep, user: Admin) -> HTMLResponse:
+    """Import a run of the store (chosen from the list) or an uploaded file into a project. Paths on the
+    server are never read from the web: that stays a CLI feature (`flames annotate import PATH`). The body is
+    read only now, after the admin check, and a file streams to a temporary file within the import limit."""
+    upload = await read_upload(request)
+    try:
+        project, per_item, run = _import_fields(upload.fields)
+        if upload.file is not None and upload.file.filename:
+            if run:
+                raise AnnotationError("choose a run from the list or upload a file, not both")
+            result = await run_in_threadpool(_import_upload, store, upload.file, project, per_item)
+        elif not run:
+            raise AnnotationError("choose a run from the list, or upload a file")
+        elif not store.has_run(run):
+            raise NotFound(f"no run named {run!r} in the store; choose one from the list")
+        else:
+            result = await run_in_threadpool(import_run, store, store.get_run(run), project, per_item)
+    finally:
+        if upload.file is not None:
+            await upload.file.close()
     return render(request, "import.html", user=user, runs=store.list_runs(), result=result)
 
 

@@ -2,8 +2,9 @@
 CLI can manage users without FastAPI.
 
 Passwords are hashed with argon2id (argon2-cffi defaults, rehashed when they change); the session signing
-key lives in the store so every worker and every restart shares it; failed logins are rate limited per
-user name and per client address; CSRF tokens are random per session and compared in constant time.
+key lives in the store so every worker and every restart shares it; failed logins are slowed per (user
+name, client address) with growing delays and capped per client address; CSRF tokens are random per
+session and compared in constant time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import hmac
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -131,6 +133,14 @@ def authenticate(store: Store, username: str, password: str) -> User | None:
     return _user(row)
 
 
+def session_user(store: Store, session: Mapping[str, object]) -> User | None:
+    """The active user a signed session cookie belongs to, or None when it names nobody, a disabled account,
+    or an older session version (logged out, password changed)."""
+    uid, version = session.get("uid"), session.get("sv")
+    user = get_user(store, uid) if isinstance(uid, int) else None
+    return user if user is not None and user.active and user.session_version == version else None
+
+
 def session_secret(store: Store) -> str:
     """The cookie signing key, created once per store (FLAMES_ANNOTATE_SECRET overrides it in the app)."""
     with store.session() as s, s.begin():
@@ -150,40 +160,78 @@ def same_token(expected: str | None, given: str | None) -> bool:
 
 
 class LoginLimiter:
-    """Sliding-window limit on failed logins, per user name and per client address.
+    """Throttles failed logins without letting anyone lock another person out.
 
-    In memory, per process: enough to stop password guessing against one server; behind several workers
-    each enforces its own window.
+    Two independent limits, both on failures only:
+
+    * per (user name, client address): the first `free` failures cost nothing; after that each attempt must
+      wait `base_delay * 2**(k - free)` seconds after the k-th failure (1 s, 2 s, 4 s, … at most `max_delay`).
+      A success from that address, or `forget_s` without failures, clears it. Guessing from one address gets
+      exponentially slow, while failures from any *other* address never slow the account's owner down.
+    * per client address: at most `per_client` failures within `window_s`, whatever the user names, which
+      stops one address from spraying guesses across many accounts.
+
+    In memory, per process, bounded to `max_keys` entries per limit (the oldest are forgotten first), so a
+    flood of invented names cannot exhaust memory. `clock` is injectable for tests.
     """
 
-    def __init__(self, per_user: int = 5, per_client: int = 20, window_s: float = 300.0):
-        self.per_user, self.per_client, self.window_s = per_user, per_client, window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(
+        self,
+        free: int = 3,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        per_client: int = 20,
+        window_s: float = 300.0,
+        forget_s: float = 3600.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.free, self.base_delay, self.max_delay = free, base_delay, max_delay
+        self.per_client, self.window_s, self.forget_s = per_client, window_s, forget_s
+        self.max_keys, self._clock = max_keys, clock
+        self._pairs: OrderedDict[tuple[str, str], tuple[int, float]] = OrderedDict()
+        self._clients: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures[key]
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th consecutive failure of one (user, address) pair."""
+        if failures < self.free:
+            return 0.0
+        return float(min(self.max_delay, self.base_delay * 2.0 ** min(failures - self.free, 62)))
+
+    def _pair_wait(self, key: tuple[str, str], now: float) -> float:
+        failures, last = self._pairs.get(key, (0, now))
+        if now - last > self.forget_s:
+            self._pairs.pop(key, None)
+            return 0.0
+        return self.delay(failures) - (now - last)
+
+    def _client_wait(self, client: str, now: float) -> float:
+        q = self._clients.get(client)
+        if q is None:
+            return 0.0
         while q and now - q[0] > self.window_s:
             q.popleft()
-        return q
+        return self.window_s - (now - q[-self.per_client]) if len(q) >= self.per_client else 0.0
 
     def retry_after(self, username: str, client: str) -> float:
-        """Seconds until another attempt is allowed (0 when allowed now)."""
-        now = time.monotonic()
+        """Seconds until this user name may try again from this address (0 when allowed now)."""
+        now = self._clock()
         with self._lock:
-            waits = [
-                self.window_s - (now - q[0])
-                for key, limit in ((f"u:{username}", self.per_user), (f"c:{client}", self.per_client))
-                if len(q := self._recent(key, now)) >= limit
-            ]
-        return max(waits, default=0.0)
+            return max(0.0, self._pair_wait((username, client), now), self._client_wait(client, now))
 
     def failed(self, username: str, client: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            self._failures[f"u:{username}"].append(now)
-            self._failures[f"c:{client}"].append(now)
+            failures, _ = self._pairs.pop((username, client), (0, now))
+            self._pairs[(username, client)] = (failures + 1, now)
+            q = self._clients.pop(client, None) or deque(maxlen=self.per_client)
+            q.append(now)
+            self._clients[client] = q
+            for table in (self._pairs, self._clients):
+                while len(table) > self.max_keys:
+                    table.popitem(last=False)
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, client: str) -> None:
         with self._lock:
-            self._failures.pop(f"u:{username}", None)
+            self._pairs.pop((username, client), None)

@@ -3,6 +3,14 @@
 Rows carry the official FLAMES fields (`id`, `dimension`, `subcomponent`, `prompt`, `response`, `model`,
 `predicted` = the final label, empty until decided), so an export can be read back by any tool that reads
 the official format, plus the provenance and every individual label for audit.
+
+Individual labels are exported only for items that have left labelling (waiting for adjudication or
+decided): while an item is being labelled its labels stay blind to everyone, admins included.
+
+CSV is read by spreadsheets, which run a cell starting with `=`, `+`, `-` or `@` (or a tab or carriage
+return followed by one) as a formula: `=HYPERLINK(...)` in an adversarial response would become a live link.
+Every such text cell is written with a leading apostrophe (`'=...`), the OWASP "CSV injection" defence:
+spreadsheets show the text as typed. Numbers stay numbers. JSONL is exact and never altered.
 """
 
 from __future__ import annotations
@@ -14,14 +22,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from flames.annotate.projects import ItemRecord, Project, item_records
-from flames.annotate.schema import LabelStatus
+from flames.annotate.schema import ItemStatus, LabelStatus
 from flames.store import Store
 
 FORMATS = ("jsonl", "csv")
 _LABEL_FIELDS = ("annotator", "status", "score", "explanation", "reason")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet treat a CSV cell as a formula (OWASP, CSV injection)."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell value that no spreadsheet runs: text starting like a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _labels(record: ItemRecord) -> list[dict[str, Any]]:
+    if record.status == ItemStatus.LABELING:
+        return []  # blind until the item leaves labelling
     answered = [lab for lab in record.labels if lab.status != LabelStatus.PENDING]
     return [{f: getattr(lab, f) for f in _LABEL_FIELDS} for lab in answered]
 
@@ -51,11 +68,12 @@ def _csv_row(row: dict[str, Any], width: int) -> dict[str, Any]:
     for i in range(width):
         lab = row["labels"][i] if i < len(row["labels"]) else {}
         flat.update({f"{f}_{i + 1}": lab.get(f) for f in _LABEL_FIELDS})
-    return flat
+    return {k: spreadsheet_safe(v) for k, v in flat.items()}
 
 
 def render(store: Store, project: Project, fmt: str) -> Iterator[str]:
-    """The export as text chunks (one per row), in `fmt` ('jsonl' or 'csv', UTF-8, Chinese kept as is)."""
+    """The export as text chunks (one per row), in `fmt` ('jsonl' or 'csv', UTF-8, Chinese kept as is; CSV
+    text cells made spreadsheet-safe, see the module docstring)."""
     rows = export_rows(store, project)
     if fmt == "jsonl":
         for row in rows:

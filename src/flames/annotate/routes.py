@@ -11,11 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from flames.annotate import workflow
 from flames.annotate.auth import LoginLimiter, User, authenticate, end_sessions, new_csrf_token
 from flames.annotate.errors import AnnotationError
-from flames.annotate.projects import get_project, list_projects
+from flames.annotate.projects import Project, get_project, list_projects
 from flames.annotate.rubric import rubric
 from flames.annotate.schema import LabelStatus, Role
-from flames.annotate.summary import summarize
-from flames.annotate.web import StoreDep, UserDep, render, require
+from flames.annotate.summary_cache import SummaryCache
+from flames.annotate.web import Id, StoreDep, UserDep, render, require
 
 router = APIRouter()
 _QUEUE_EMPTY = (
@@ -52,7 +52,7 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     limiter: LoginLimiter = request.app.state.limiter
-    client = request.client.host if request.client else "?"
+    client = request.client.host if request.client else "?"  # the TCP peer, or a configured proxy's X-Forwarded-For
     wait = limiter.retry_after(username, client)
     if wait > 0:
         error = f"登录尝试过多，请 {int(wait) + 1} 秒后再试。Too many failed logins; try again in {int(wait) + 1} s."
@@ -64,7 +64,7 @@ def login(
         limiter.failed(username, client)
         error = "用户名或密码错误。Wrong user name or password."
         return render(request, "login.html", status_code=401, next=_safe_next(next), error=error)
-    limiter.succeeded(username)
+    limiter.succeeded(username, client)
     request.session.clear()
     request.session.update(uid=user.id, sv=user.session_version, csrf=new_csrf_token())
     return _see_other(_safe_next(next))
@@ -83,19 +83,35 @@ def home(request: Request, store: StoreDep, user: UserDep) -> HTMLResponse:
     return render(request, "home.html", user=user, projects=projects, Role=Role)
 
 
+def _queue_empty(request: Request, user: User, project: Project) -> HTMLResponse:
+    return render(request, "message.html", user=user, project=project, title=_QUEUE_EMPTY[0], message=_QUEUE_EMPTY[1])
+
+
 @router.get("/p/{name}/next")
 def next_item(request: Request, store: StoreDep, user: UserDep, name: str) -> Response:
+    """The open assignment, else a button that claims the next item: a GET (a link, a cross-site navigation)
+    never claims anything."""
+    project = get_project(store, name)
+    label_id = workflow.open_assignment(store, project, user.id)
+    if label_id is not None:
+        return _see_other(f"/p/{quote(name)}/a/{label_id}")
+    answered, available = workflow.open_for(store, project, user.id)
+    if not available:
+        return _queue_empty(request, user, project)
+    return render(request, "next.html", user=user, project=project, answered=answered, available=available)
+
+
+@router.post("/p/{name}/next")
+def claim_next(request: Request, store: StoreDep, user: UserDep, name: str) -> Response:
     project = get_project(store, name)
     label_id = workflow.next_assignment(store, project, user.id)
     if label_id is None:
-        return render(
-            request, "message.html", user=user, project=project, title=_QUEUE_EMPTY[0], message=_QUEUE_EMPTY[1]
-        )
+        return _queue_empty(request, user, project)
     return _see_other(f"/p/{quote(name)}/a/{label_id}")
 
 
 @router.get("/p/{name}/a/{label_id}", response_class=HTMLResponse)
-def annotate_page(request: Request, store: StoreDep, user: UserDep, name: str, label_id: int) -> HTMLResponse:
+def annotate_page(request: Request, store: StoreDep, user: UserDep, name: str, label_id: Id) -> HTMLResponse:
     project = get_project(store, name)
     record, _ = workflow.assignment(store, project, label_id, user.id)
     own = next(lab for lab in record.labels if lab.label_id == label_id)
@@ -112,12 +128,14 @@ def annotate_submit(
     store: StoreDep,
     user: UserDep,
     name: str,
-    label_id: int,
+    label_id: Id,
     action: Annotated[str, Form()],
     score: Annotated[int | None, Form()] = None,
     explanation: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
+    advance: Annotated[bool, Form()] = False,
 ) -> RedirectResponse:
+    """Answer an assignment; with `advance` (the page's forms send it) also claim the next item and go there."""
     project = get_project(store, name)
     if action == "label":
         if score is None:
@@ -129,7 +147,8 @@ def annotate_submit(
         workflow.flag(store, project, label_id, user.id, reason)
     else:
         raise AnnotationError(f"unknown action {action!r}; expected label, skip or flag")
-    return _see_other(f"/p/{quote(name)}/next")
+    following = workflow.next_assignment(store, project, user.id) if advance else None
+    return _see_other(f"/p/{quote(name)}/a/{following}" if following else f"/p/{quote(name)}/next")
 
 
 @router.get("/p/{name}/mine", response_class=HTMLResponse)
@@ -157,7 +176,7 @@ def next_adjudication(request: Request, store: StoreDep, user: Adjudicator, name
 
 
 @router.get("/p/{name}/adj/{item_id}", response_class=HTMLResponse)
-def adjudicate_page(request: Request, store: StoreDep, user: Adjudicator, name: str, item_id: int) -> HTMLResponse:
+def adjudicate_page(request: Request, store: StoreDep, user: Adjudicator, name: str, item_id: Id) -> HTMLResponse:
     project = get_project(store, name)
     record = workflow.adjudication_item(store, project, item_id, user.id)
     answered = [lab for lab in record.labels if lab.status in (LabelStatus.LABELED, LabelStatus.FLAGGED)]
@@ -170,7 +189,7 @@ def adjudicate_submit(
     store: StoreDep,
     user: Adjudicator,
     name: str,
-    item_id: int,
+    item_id: Id,
     decision: Annotated[str, Form()],
     score: Annotated[int | None, Form()] = None,
     note: Annotated[str, Form()] = "",
@@ -189,5 +208,7 @@ def adjudicate_submit(
 
 @router.get("/p/{name}/agreement", response_class=HTMLResponse)
 def agreement_page(request: Request, store: StoreDep, user: Adjudicator, name: str) -> HTMLResponse:
-    summary = summarize(store, get_project(store, name))
-    return render(request, "agreement.html", user=user, project=summary.project, summary=summary)
+    cache: SummaryCache = request.app.state.summaries
+    cached = cache.get(store, get_project(store, name))
+    return render(request, "agreement.html", user=user, project=cached.summary.project, summary=cached.summary,
+                  computed_at=cached.computed_at, current=cached.current)  # fmt: skip

@@ -26,8 +26,10 @@ class Summary:
 
 
 def summarize(store: Store, project: Project, n_boot: int = 1000, seed: int = 0) -> Summary:
-    """Agreement over every item with two or more scores; overall pools dimensions on the 3/2/1 scale."""
-    records = item_records(store, project)
+    """Agreement over every item with two or more scores; overall pools dimensions on the 3/2/1 scale.
+    Only items whose labelling is complete count (agreement and per-annotator figures alike): figures that
+    moved with each new label would reveal, to whoever watches them, the label of an item still blind."""
+    records = item_records(store, project, texts=False, labelled_only=True)
     units = {d: [r.scores() for r in records if r.dimension == d] for d in DIMENSIONS}
     by_dimension = {d: agreement(units[d], info(d).scale, n_boot, seed) for d in DIMENSIONS if units[d]}
     overall = agreement([u for us in units.values() for u in us], POOLED_SCALE, n_boot, seed)

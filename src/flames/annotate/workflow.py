@@ -5,6 +5,12 @@ lock on SQLite and the row lock on PostgreSQL; everything read after that is cur
 finishing the same item at once, or one annotator double-submitting, cannot lose or duplicate a label.
 Final labels are copied into the store as judgments of the project's human scorer right after the
 decision commits; `publish` repeats that for all items and is idempotent.
+
+Blindness: an item's labels, explanations and reasons are shown to nobody but their authors (adjudicators
+and admins included) while the item is still being labelled. An item leaves labelling only when all its
+places are answered and never returns to it, so whoever sees its labels afterwards can no longer be
+assigned it. One open claim per annotator and project: the check runs inside the claim's transaction,
+after locks that serialise the user's claims (see `_claim`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from flames.annotate.errors import AnnotationError, Conflict, Forbidden, NotFound
 from flames.annotate.projects import ItemRecord, Project, human_scorer, item_records
-from flames.annotate.schema import ItemRow, ItemStatus, LabelRow, LabelStatus, Provenance
+from flames.annotate.schema import ItemRow, ItemStatus, LabelRow, LabelStatus, Provenance, UserRow
 from flames.records import Judgment
 from flames.store import Store
 from flames.store.schema import PromptRow, ResponseRow, utcnow
@@ -108,9 +114,30 @@ def _candidates(s: Session, project: Project, user_id: int, tried: set[int]) -> 
     return started + fresh
 
 
+def _pending(s: Session, project: Project, user_id: int) -> int | None:
+    """The user's open claim in the project (the oldest, should there ever be two)."""
+    return s.scalar(
+        select(LabelRow.id)
+        .join(ItemRow, ItemRow.id == LabelRow.item_id)
+        .where(ItemRow.project_id == project.id, LabelRow.user_id == user_id, LabelRow.status == LabelStatus.PENDING)
+        .order_by(LabelRow.id)
+        .limit(1)
+    )
+
+
 def _claim(store: Store, project: Project, item_id: int, user_id: int) -> int | None:
+    """Claim a place on the item; the user's open claim instead if they already hold one; None when the item
+    has no place for them.
+
+    The item's lock comes first (on SQLite that write takes the database lock before anything is read, so no
+    stale snapshot), then the user's row `FOR UPDATE` (PostgreSQL; SQLite is already serialised): two claims
+    by one user are serialised, and the second sees the first's label in the open-claim check."""
     with store.session() as s, s.begin():
         item = _lock(s, item_id, project)
+        s.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+        held = _pending(s, project, user_id)
+        if held is not None:
+            return held
         if item.status != ItemStatus.LABELING:
             return None
         rows = s.execute(select(LabelRow.user_id, LabelRow.slot).where(LabelRow.item_id == item_id)).all()
@@ -151,21 +178,17 @@ def release_stale(store: Store, project: Project, older_than: timedelta = CLAIM_
     return int(done.rowcount)  # type: ignore[attr-defined]
 
 
-def next_assignment(store: Store, project: Project, user_id: int) -> int | None:
-    """The user's open assignment, or a newly claimed one; None when nothing is left for them."""
-    release_stale(store, project)
+def open_assignment(store: Store, project: Project, user_id: int) -> int | None:
+    """The user's open (claimed, unanswered) assignment in the project, if any. Reads only."""
     with store.session() as s:
-        pending = s.scalar(
-            select(LabelRow.id)
-            .join(ItemRow, ItemRow.id == LabelRow.item_id)
-            .where(
-                ItemRow.project_id == project.id,
-                LabelRow.user_id == user_id,
-                LabelRow.status == LabelStatus.PENDING,
-            )
-            .order_by(LabelRow.id)
-            .limit(1)
-        )
+        return _pending(s, project, user_id)
+
+
+def next_assignment(store: Store, project: Project, user_id: int) -> int | None:
+    """The user's open assignment, or a newly claimed one; None when nothing is left for them. Writes (claims,
+    releases stale claims): call it only for a state-changing request."""
+    release_stale(store, project)
+    pending = open_assignment(store, project, user_id)
     if pending is not None:
         return pending
     tried: set[int] = set()
@@ -294,11 +317,18 @@ def next_adjudication(store: Store, project: Project, user_id: int) -> int | Non
 
 
 def adjudication_item(store: Store, project: Project, item_id: int, user_id: int) -> ItemRecord:
-    """The item with all labels and explanations, for an adjudicator who did not label it."""
+    """The item with all labels and explanations, for an adjudicator who did not label it, once the item has
+    left labelling (waiting for adjudication, or decided). While it is being labelled its labels stay hidden
+    from everyone: Conflict."""
     records = item_records(store, project, [item_id])
     if not records:
         raise NotFound(f"item {item_id} is not part of project {project.name!r}")
     _check_adjudicator(store, item_id, user_id)
+    if records[0].status == ItemStatus.LABELING:
+        raise Conflict(
+            f"item {item_id} is still being labelled: its labels stay hidden until all its annotators have "
+            "answered and it needs adjudication"
+        )
     return records[0]
 
 

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flames.cli.app import DbOption, app, console, open_store
+from flames.annotate.limits import DEFAULT_MAX_BODY, DEFAULT_MAX_IMPORT, MIB
+from flames.cli.app import DbOption, app, console, fail, open_store
 
 annotate_app = typer.Typer(
     help="Human annotation: double labelling, adjudication, agreement. 人工标注。", no_args_is_help=True
@@ -35,19 +36,37 @@ def serve(
             help="Mark session cookies Secure (HTTPS only). Default: secure unless serving on loopback.",
         ),
     ] = None,
+    max_upload: Annotated[
+        float, typer.Option(help="Largest request body accepted, in MiB (forms; checked before anything is read).")
+    ] = DEFAULT_MAX_BODY / MIB,
+    max_import: Annotated[
+        float, typer.Option(help="Largest file an admin may upload on the Import page, in MiB.")
+    ] = DEFAULT_MAX_IMPORT / MIB,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses of your reverse proxies: only their X-Forwarded-For is believed "
+            "(login limits are per client address). Default: none, the TCP peer is the client.",
+        ),
+    ] = None,
 ) -> None:
     """Run the annotation web app."""
     from flames.annotate.app import is_loopback
     from flames.annotate.app import serve as run_server
 
     store = open_store(db)
-    console.print(f"annotation server on http://{host}:{port}  (store: {store.url})")
+    console.print(f"annotation server on http://{host}:{port}  (store: {store.safe_url})")
     if secure_cookies is not False and not is_loopback(host):
         console.print(
             "session cookies are Secure: open the app through HTTPS (a reverse proxy in front), "
             "or pass --insecure-cookies on a trusted network"
         )
-    run_server(store, host, port, secure_cookies)
+    if min(max_upload, max_import) <= 0:
+        raise fail("--max-upload and --max-import must be positive sizes in MiB")
+    run_server(
+        store, host, port, secure_cookies, max_body=int(max_upload * MIB), max_import=int(max_import * MIB),
+        forwarded_allow_ips=forwarded_allow_ips,
+    )  # fmt: skip
 
 
 @user_app.command("add")

@@ -154,7 +154,7 @@ def generate(
         return
     console.print(
         f"{part}: {s.ok} answers and {s.failed} failures recorded now;"
-        f" the store holds {c.ok}/{c.expected} answers ({result.run.status}) in {store.url}."
+        f" the store holds {c.ok}/{c.expected} answers ({result.run.status}) in {store.safe_url}."
     )
     if s.interrupted:
         raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.ok} left).", code=130)

@@ -70,7 +70,7 @@ def run(
         store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"], ray=ray
     )
     console.print(
-        f"run [bold]{name}[/] is stored in {store.url}; see it again with `flames report {name}`,"
+        f"run [bold]{name}[/] is stored in {store.safe_url}; see it again with `flames report {name}`,"
         f" score it with another scorer with `flames score {name} --scorer SPEC`."
     )
     if generation_failed:

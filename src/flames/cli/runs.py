@@ -20,7 +20,7 @@ app.add_typer(runs_app, name="runs")
 def runs_list(db: DbOption = None) -> None:
     """One line per run: model, prompt set, progress, scorers, status."""
     store = open_store(db)
-    table = Table(title=f"runs in {store.url}", title_justify="left")
+    table = Table(title=f"runs in {store.safe_url}", title_justify="left")
     for col in ("run", "model", "prompts", "responses", "failed", "scorers", "status", "created"):
         table.add_column(col)
     for run in store.list_runs():
@@ -101,7 +101,7 @@ def runs_import(
     store = open_store(db)
     for info in import_results(store, path, source, run, model, prompts, data):
         c = store.counts(info)
-        console.print(f"imported {c.ok} responses to {c.prompts} prompts as run {info.name!r} into {store.url}")
+        console.print(f"imported {c.ok} responses to {c.prompts} prompts as run {info.name!r} into {store.safe_url}")
 
 
 @runs_app.command("delete")

@@ -178,7 +178,7 @@ def batch_collect(
     elif not done.closed:
         console.print(f"run [bold]{run}[/]: no open batches.")
     c = store.counts(store.get_run(run))
-    console.print(f"run [bold]{run}[/] holds {c.ok}/{c.expected} answers in {store.url}.")
+    console.print(f"run [bold]{run}[/] holds {c.ok}/{c.expected} answers in {store.safe_url}.")
 
 
 @batch_app.command("cancel")

@@ -284,7 +284,7 @@ def score(
         from flames.interop.results import import_file
 
         stored = import_file(store, target, run_name=run)
-        console.print(f"{target} is run [bold]{stored.name}[/] in {store.url}")
+        console.print(f"{target} is run [bold]{stored.name}[/] in {store.safe_url}")
     elif run is not None:
         raise fail(f"--run names the run for an imported file, but {target!r} is not a file")
     else:

@@ -2,11 +2,18 @@
 
 Built from `MetricsReport` values only, so a chart can never disagree with the tables next to it; error
 bars are the bootstrap intervals, drawn asymmetric because percentile intervals are.
+
+Plotly renders a little HTML inside every text it draws (`<a href>` links, `<span style>`, `<b>`, entities)
+in ticks, legends, titles and hover labels. Labels come from data (attack methods, subcomponents, scorer
+names such as `human:PROJECT`), so every public chart function is wrapped in `plotly_text_safe`: each string
+that plotly would draw is escaped, and shows literally, markup included.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
 from flames.metrics import GroupStats, MetricsReport
 from flames.taxonomy import DIMENSIONS, Dimension, bilingual
@@ -24,6 +31,40 @@ DIMENSION_COLORS = {
     Dimension.DATA_PROTECTION: "#E45756",
 }
 OVERALL_LABEL = "Overall 总体"
+P = ParamSpec("P")
+_TEXT_KEYS = frozenset({"x", "y", "name", "text", "hovertext", "categoryarray", "ticktext"})
+"""Keys of a figure spec whose strings plotly draws as text (titles are `{"text": ...}` dicts)."""
+
+
+def escape_plotly(text: str) -> str:
+    """`text` as plotly draws it literally: `&`, `<` and `>` as entities, so no tag or entity of the data
+    is interpreted (plotly decodes the entities back to the characters it shows)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _is_text(key: str, value: Any) -> bool:
+    return key in _TEXT_KEYS or (key == "title" and isinstance(value, str))
+
+
+def _escaped(value: Any, text: bool = False) -> Any:
+    if isinstance(value, str):
+        return escape_plotly(value) if text else value
+    if isinstance(value, list):
+        return [_escaped(v, text) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v, text or _is_text(k, v)) for k, v in value.items()}
+    return value
+
+
+def plotly_text_safe(chart: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """Decorator for functions returning a figure spec: every string under a text key (`x`, `y`, `name`,
+    `text`, `hovertext`, `categoryarray`, `ticktext`, a `title` given as a string or its `text`) is escaped."""
+
+    @functools.wraps(chart)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        return dict(_escaped(chart(*args, **kwargs)))
+
+    return wrapper
 
 
 def _error(values: list[float | None], cis: list[tuple[float, float] | None], scale: float) -> dict[str, Any]:
@@ -51,6 +92,7 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+@plotly_text_safe
 def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
     """HR (%) and HS per dimension and overall, with their bootstrap intervals as error bars."""
     dims = list(metrics.dimensions)
@@ -66,6 +108,7 @@ def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
     }
 
 
+@plotly_text_safe
 def breakdown_chart(title: str, groups: dict[str, GroupStats], zh: dict[str, str]) -> dict[str, Any]:
     """Sorted horizontal bars of the harmless rate per slice (worst at the top), coloured by dimension."""
     order = sorted(groups, key=lambda k: groups[k].harmless_rate or 0.0, reverse=True)
@@ -100,6 +143,7 @@ def breakdown_chart(title: str, groups: dict[str, GroupStats], zh: dict[str, str
     }
 
 
+@plotly_text_safe
 def distribution_chart(metrics: MetricsReport) -> dict[str, Any]:
     """How many responses got each score, and how many went unscored, per dimension."""
     dims = list(metrics.dimensions)
@@ -114,6 +158,7 @@ def distribution_chart(metrics: MetricsReport) -> dict[str, Any]:
     return {"data": data, "layout": _layout("Score distribution 评分分布", barmode="stack")}
 
 
+@plotly_text_safe
 def scorers_chart(reports: dict[str, MetricsReport]) -> dict[str, Any]:
     """Each scorer's harmless rate per dimension side by side (scorer label → its metrics)."""
     labels = [bilingual(d) for d in DIMENSIONS] + [OVERALL_LABEL]

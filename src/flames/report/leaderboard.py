@@ -172,7 +172,7 @@ def load_leaderboard(
                 continue
             sources.append(ReportSource(store, run, chosen, store.scored_records(run, chosen)))
         if not sources:
-            raise StoreError(f"no scored runs in {store.url}" + (f" for scorer {scorer!r}" if scorer else ""))
+            raise StoreError(f"no scored runs in {store.safe_url}" + (f" for scorer {scorer!r}" if scorer else ""))
     entries = [Entry(s, compute_metrics(s.records, boot)) for s in sources]
     return build_leaderboard(entries, skipped)
 

@@ -23,7 +23,7 @@ from flames.provenance import config_hash, git_commit, tool_version
 from flames.records import Completion, Judgment, Prompt, ScoredRecord
 from flames.shard import Shard
 from flames.store.batches import BatchStore
-from flames.store.db import make_engine, migrate, resolve_url
+from flames.store.db import make_engine, masked_url, migrate, resolve_url
 from flames.store.errors import StoreError as StoreError  # re-exported: raised by the methods below
 from flames.store.schema import (
     JudgmentRow,
@@ -149,6 +149,11 @@ class Store(BatchStore):
         self._upserts: dict[tuple[Any, ...], Any] = {}
         migrate(self.engine)
 
+    @property
+    def safe_url(self) -> str:
+        """The store's URL with any password masked: the only form of it that messages, pages and logs show."""
+        return masked_url(self.url)
+
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
@@ -250,7 +255,7 @@ class Store(BatchStore):
             if row is None:
                 known = s.scalars(select(RunRow.name).order_by(RunRow.created_at.desc()).limit(10)).all()
                 hint = f" Known runs: {', '.join(known)}." if known else " The store has no runs yet."
-                raise StoreError(f"no run named {name!r} in {self.url}.{hint}")
+                raise StoreError(f"no run named {name!r} in {self.safe_url}.{hint}")
             return self._run_info(s, row)
 
     def has_run(self, name: str) -> bool:
