@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from fastapi.testclient import TestClient
 
@@ -19,8 +20,9 @@ USERS = {"admin": Role.ADMIN, "alice": Role.ANNOTATOR, "bob": Role.ANNOTATOR, "c
          "judy": Role.ADJUDICATOR}  # fmt: skip
 
 
-def make_run(store: Store, name: str = "demo", per_dimension: int = 2) -> RunInfo:
-    """A run with `per_dimension` responses per dimension; prompt and response texts contain markup."""
+def make_run(store: Store, name: str = "demo", per_dimension: int = 2, answers: list[str] | None = None) -> RunInfo:
+    """A run with `per_dimension` responses per dimension; prompt and response texts contain markup (or the
+    responses are `answers`, in turn)."""
     prompts = []
     for d in DIMENSIONS:
         for i in range(per_dimension):
@@ -29,8 +31,9 @@ def make_run(store: Store, name: str = "demo", per_dimension: int = 2) -> RunInf
             prompts.append(Prompt(prompt_id(d, sub, text), d, sub, text))
     ps = PromptSet(f"{name}-prompts", f"{name:0<64}"[:64], "test", tuple(prompts))
     run = store.open_run(RunSpec(name, "test-model", "test", {}), ps)
-    for slot in store.pending(run):
-        store.save_response(run.id, slot, Completion(f"回答 {slot.prompt.id} {XSS}"))
+    for i, slot in enumerate(store.pending(run)):
+        text = answers[i % len(answers)] if answers else f"回答 {slot.prompt.id} {XSS}"
+        store.save_response(run.id, slot, Completion(text))
     return run
 
 
@@ -46,7 +49,7 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
     assert resp.status_code == 303, resp.text
 
 
-def post_form(client: TestClient, page: str, data: dict[str, str | int], url: str | None = None) -> object:
+def post_form(client: TestClient, page: str, data: Mapping[str, str | int], url: str | None = None) -> object:
     """Open `page`, then post `data` (with that page's CSRF token) to `url` or the page itself."""
     token = csrf_of(client.get(page).text)
     return client.post(url or page, data={**data, "csrf_token": token})

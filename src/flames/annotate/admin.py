@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.datastructures import UploadFile
 
 from flames.annotate.auth import User, add_user, list_users, parse_role, set_active
@@ -86,6 +86,8 @@ def _import_upload(store: Store, file: UploadFile, project: str, per_item: int) 
             shutil.copyfileobj(file.file, out, 1 << 20)
         try:
             imported = import_official(store, path, path.stem)
+        except DataError as err:  # e.g. a NUL character, which PostgreSQL text cannot hold
+            raise AnnotationError(f"{name}: holds a value the database cannot store ({err.orig})") from err
         except SQLAlchemyError:
             raise
         except PromptFileError as err:  # name the user's file, not our temporary copy

@@ -23,17 +23,11 @@ from typing import Any
 
 from flames.annotate.projects import ItemRecord, Project, item_records
 from flames.annotate.schema import ItemStatus, LabelStatus
+from flames.report.text import spreadsheet_safe
 from flames.store import Store
 
 FORMATS = ("jsonl", "csv")
 _LABEL_FIELDS = ("annotator", "status", "score", "explanation", "reason")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""First characters that make a spreadsheet treat a CSV cell as a formula (OWASP, CSV injection)."""
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A CSV cell value that no spreadsheet runs: text starting like a formula gets a leading apostrophe."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def _labels(record: ItemRecord) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from flames.official_format import IMPORTED_SCORER
 from flames.report.charts import OVERALL_LABEL
 from flames.report.formats import LeaderboardFormat as Format
 from flames.report.source import ReportSource, load_source
-from flames.report.text import md_escape
+from flames.report.text import md_escape, spreadsheet_row
 from flames.store import Store, StoreError
 from flames.taxonomy import DIMENSIONS, bilingual, parse_dimension
 
@@ -239,7 +239,7 @@ def to_csv(board: Leaderboard) -> str:
                 sci = (st.harmless_score_ci if st else None) or (None, None)
                 line += [st.harmless_rate if st else None, *rci, st.harmless_score if st else None, *sci,
                          i in g.best[col][0], i in g.best[col][1]]  # fmt: skip
-            w.writerow(line)
+            w.writerow(spreadsheet_row(line))
     return buf.getvalue()
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from flames.metrics import GroupStats, MetricsReport
 from flames.report.formats import ReportFormat as Format
 from flames.report.source import ReportSource
-from flames.report.text import md_escape
+from flames.report.text import md_escape, spreadsheet_row
 from flames.store import RunInfo
 from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
 
@@ -162,7 +162,7 @@ def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -
             c = corrected_for(correction, level, name)
             cci = c.harmless_rate_ci if c is not None and c.harmless_rate_ci else (None, None)
             row += [c.harmless_rate, *cci, c.harmless_score, c.method] if c is not None else [None] * 5
-        w.writerow(row)
+        w.writerow(spreadsheet_row(row))
     return buf.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""Hostile text made safe to quote: one-line excerpts for terminals and Markdown cells.
+"""Hostile text made safe to quote: one-line excerpts for terminals and Markdown cells, spreadsheet-safe CSV cells.
 
 Model responses are adversarial; quoted in a table they must not break the row (newlines, pipes), move
 the cursor (control characters, ANSI escapes), reorder the line (bidi overrides) or become markup
@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
+from typing import Any
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
 _SPACE = re.compile(r"\s+")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~>])")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP: CSV injection)."""
 
 
 def one_line(text: str) -> str:
@@ -35,3 +39,14 @@ def md_escape(text: str) -> str:
     """Text for one Markdown table cell that renders literally: no markup, no HTML, no row breaks."""
     flat = one_line(text).replace("&", "&amp;").replace("<", "&lt;")
     return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: text starting with `=`, `+`, `-`, `@`, a tab or a carriage return
+    gets a leading apostrophe (shown as typed, OWASP's CSV-injection defence); numbers and None pass as is."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def spreadsheet_row(values: Iterable[Any]) -> list[Any]:
+    """`spreadsheet_safe` on every cell of a CSV row."""
+    return [spreadsheet_safe(v) for v in values]
