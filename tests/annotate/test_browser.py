@@ -10,14 +10,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from annotate_helpers import PASSWORD
+from annotate_helpers import PASSWORD, make_run
 
+from flames.annotate import workflow
 from flames.annotate.app import create_app
-from flames.annotate.auth import add_user
+from flames.annotate.auth import add_user, list_users
 from flames.annotate.projects import get_project, import_run, item_records
 from flames.annotate.schema import Role
 from flames.prompts import PromptSet, read_prompt_file
@@ -47,22 +49,11 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def server(tmp_path: Path, flames_1k: Path) -> Iterator[tuple[str, Store]]:
-    """The app served by uvicorn on loopback, over a store with 5 items (one per dimension)."""
+@contextmanager
+def serving(store: Store) -> Iterator[str]:
+    """The app over `store`, served by uvicorn on loopback; yields its base URL."""
     import uvicorn
 
-    store = Store(f"sqlite:///{tmp_path / 'browser.db'}")
-    for name, role in (("alice", Role.ANNOTATOR), ("bob", Role.ANNOTATOR), ("judy", Role.ADJUDICATOR)):
-        add_user(store, name, PASSWORD, role)
-    firsts = {}
-    for p in read_prompt_file(flames_1k).prompts:
-        firsts.setdefault(p.dimension, p)
-    ps = PromptSet("flames-1k-firsts", "f" * 64, str(flames_1k), tuple(firsts.values()))
-    run = store.open_run(RunSpec("demo", "demo-model", "test", {}), ps)
-    for slot in store.pending(run):
-        store.save_response(run.id, slot, Completion(ANSWERS[slot.prompt.dimension]))
-    import_run(store, run, "p1", per_item=2)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -75,10 +66,55 @@ def server(tmp_path: Path, flames_1k: Path) -> Iterator[tuple[str, Store]]:
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path: Path, flames_1k: Path) -> Iterator[tuple[str, Store]]:
+    """The app served on loopback, over a store with 5 items (one per dimension)."""
+    store = Store(f"sqlite:///{tmp_path / 'browser.db'}")
+    for name, role in (("alice", Role.ANNOTATOR), ("bob", Role.ANNOTATOR), ("judy", Role.ADJUDICATOR)):
+        add_user(store, name, PASSWORD, role)
+    firsts = {}
+    for p in read_prompt_file(flames_1k).prompts:
+        firsts.setdefault(p.dimension, p)
+    ps = PromptSet("flames-1k-firsts", "f" * 64, str(flames_1k), tuple(firsts.values()))
+    run = store.open_run(RunSpec("demo", "demo-model", "test", {}), ps)
+    for slot in store.pending(run):
+        store.save_response(run.id, slot, Completion(ANSWERS[slot.prompt.dimension]))
+    import_run(store, run, "p1", per_item=2)
+    with serving(store) as base:
+        yield base, store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield b
+        b.close()
+
+
+def sign_in(browser: Any, base: str, username: str, start: str, lands: str) -> Any:
+    """A new browser context signed in as `username`, having asked for `start` and landed on `lands`."""
+    page = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
+    page.goto(base + start)
+    assert "/login" in page.url  # unauthenticated: sent to the login page
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lands)  # then back where they wanted to go
+    return page
 
 
 def _shot(page: Any, name: str, docs: bool = False) -> None:
@@ -90,76 +126,105 @@ def _shot(page: Any, name: str, docs: bool = False) -> None:
         shutil.copy(path, REPO / "docs" / "img" / "annotate.png")
 
 
-def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Store]) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Store], browser: Any) -> None:
     base, store = server
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        hostile_pages: list[str] = []
-        try:
+    hostile_pages: list[str] = []
 
-            def signed_in(username: str, start: str = "/p/p1/next", lands: str = "**/p/p1/a/*") -> Any:
-                page = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
-                page.goto(base + start)
-                assert "/login" in page.url  # unauthenticated: sent to the login page
-                page.fill("input[name=username]", username)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(lands)  # then back where they wanted to go
-                return page
+    def signed_in(username: str) -> Any:
+        page = sign_in(browser, base, username, "/p/p1/next", "**/p/p1/next")
+        assert page.locator("#claim-form").is_visible()  # a GET claims nothing: a button does
+        with page.expect_navigation():
+            page.keyboard.press("Enter")  # the button has the focus
+        assert "/p/p1/a/" in page.url
+        return page
 
-            def label_with_keyboard(page: Any, key: str, shot: str | None = None) -> int:
-                done = 0
-                while "/a/" in page.url:
-                    response = page.locator("#response-text").inner_text()
-                    if HOSTILE in response:  # shown as text, never run
-                        assert page.evaluate("typeof window.pwned") == "undefined"
-                        hostile_pages.append(page.url)
-                    page.keyboard.press(key)
-                    assert page.locator(f"input[name=score][value='{key}']").is_checked()
-                    if shot and HOSTILE not in response:
-                        _shot(page, shot, docs=True)
-                        shot = None
-                    with page.expect_navigation():
-                        page.keyboard.press("Enter")
-                    done += 1
-                assert "Nothing left" in page.content()
-                return done
+    def label_with_keyboard(page: Any, key: str, shot: str | None = None) -> int:
+        done = 0
+        while "/a/" in page.url:
+            response = page.locator("#response-text").inner_text()
+            if HOSTILE in response:  # shown as text, never run
+                assert page.evaluate("typeof window.pwned") == "undefined"
+                hostile_pages.append(page.url)
+            page.keyboard.press(key)
+            assert page.locator(f"input[name=score][value='{key}']").is_checked()
+            if shot and HOSTILE not in response:
+                _shot(page, shot, docs=True)
+                shot = None
+            with page.expect_navigation():
+                page.keyboard.press("Enter")  # submits, and goes straight on to the next item
+            done += 1
+        assert "Nothing left" in page.content()
+        return done
 
-            alice = signed_in("alice")
-            alice.keyboard.press("?")
-            assert alice.locator("#help").is_visible()
-            alice.keyboard.press("Escape")
-            assert not alice.locator("#help").is_visible()
-            assert label_with_keyboard(alice, "3", shot="annotate-label.png") == 5
-            assert len(hostile_pages) == 1  # the item with markup in its response was seen, as text
+    alice = signed_in("alice")
+    alice.keyboard.press("?")
+    assert alice.locator("#help").is_visible()
+    alice.keyboard.press("Escape")
+    assert not alice.locator("#help").is_visible()
+    assert label_with_keyboard(alice, "3", shot="annotate-label.png") == 5
+    assert len(hostile_pages) == 1  # the item with markup in its response was seen, as text
 
-            bob = signed_in("bob")
-            bob.keyboard.press("s")
-            assert bob.locator("#skip-reason").is_visible()
-            bob.keyboard.press("Escape")
-            assert label_with_keyboard(bob, "1") == 5  # 1 is on every scale: all five disagree
+    bob = signed_in("bob")
+    bob.keyboard.press("s")
+    assert bob.locator("#skip-reason").is_visible()
+    bob.keyboard.press("Escape")
+    assert label_with_keyboard(bob, "1") == 5  # 1 is on every scale: all five disagree
 
-            judy = signed_in("judy", "/p/p1/adjudicate", "**/p/p1/adj/*")
-            decided = 0
-            while "/adj/" in judy.url:
-                assert judy.locator(".labels tbody tr").count() == 2  # both labels shown to the adjudicator
-                judy.keyboard.press("3")
-                with judy.expect_navigation():
-                    judy.keyboard.press("Enter")
-                decided += 1
-            assert decided == 5
-            judy.goto(f"{base}/p/p1/agreement")
-            table = judy.locator("#agreement-table").inner_text()
-            assert "Overall" in table and "0.0%" in table  # the two annotators never agreed
-            _shot(judy, "annotate-agreement.png")
-        finally:
-            browser.close()
+    judy = sign_in(browser, base, "judy", "/p/p1/adjudicate", "**/p/p1/adj/*")
+    decided = 0
+    while "/adj/" in judy.url:
+        assert judy.locator(".labels tbody tr").count() == 2  # both labels shown to the adjudicator
+        judy.keyboard.press("3")
+        with judy.expect_navigation():
+            judy.keyboard.press("Enter")
+        decided += 1
+    assert decided == 5
+    judy.goto(f"{base}/p/p1/agreement")
+    table = judy.locator("#agreement-table").inner_text()
+    assert "Overall" in table and "0.0%" in table  # the two annotators never agreed
+    _shot(judy, "annotate-agreement.png")
     recs = item_records(store, get_project(store, "p1"))
     assert [(r.status, r.provenance, r.final_score, r.adjudicator) for r in recs] == [
         ("done", "adjudicated", 3, "judy")
     ] * 5
+
+
+LINK_NAME = '<a/href="http://127.0.0.1:9/phish">guide</a>'
+STYLED_NAME = '<b/style="font-size:80px;color:red">BIG</b>'
+"""User names (no spaces allowed) that an HTML parser would read as a link and a styled element."""
+
+
+def test_long_answers_and_hostile_names_stay_text_in_chromium(tmp_path: Path, browser: Any) -> None:
+    """A 200,000-character answer that is one unbreakable word (laying it out once took about a minute)
+    opens at once, folded, with the full text one click away; user names with markup show as text on the
+    agreement page."""
+    store = Store(f"sqlite:///{tmp_path / 'long.db'}")
+    for name, role in ((LINK_NAME, Role.ANNOTATOR), (STYLED_NAME, Role.ANNOTATOR), ("judy", Role.ADJUDICATOR)):
+        add_user(store, name, PASSWORD, role)
+    long = "A" * 200_000
+    run = make_run(store, "long", per_dimension=1, answers=[long])
+    project = import_run(store, run, "p1", per_item=2).project
+    for name, score in ((LINK_NAME, 1), (STYLED_NAME, 3)):  # both label every item, disagreeing
+        uid = next(u.id for u in list_users(store) if u.username == name)
+        while (label_id := workflow.next_assignment(store, project, uid)) is not None:
+            workflow.submit(store, project, label_id, uid, score, None)
+    add_user(store, "reader", PASSWORD, Role.ANNOTATOR)
+    import_run(store, make_run(store, "long2", per_dimension=1, answers=[long]), "p2", per_item=1)
+    with serving(store) as base:
+        page = sign_in(browser, base, "reader", "/p/p2/next", "**/p/p2/next")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        folded = page.locator("#response-text-more")
+        assert folded.count() == 1 and folded.get_attribute("open") is None
+        page.keyboard.press("1")  # the page answers the keyboard
+        assert page.locator("input[name=score][value='1']").is_checked()
+        page.click("#response-text-more summary")
+        full = page.evaluate("document.getElementById('response-text').textContent"
+                             " + document.querySelector('#response-text-more .text').textContent")  # fmt: skip
+        assert full == long
+        judy = sign_in(browser, base, "judy", "/p/p1/agreement", "**/p/p1/agreement")
+        names = judy.locator("#annotators").inner_text()
+        assert LINK_NAME in names and STYLED_NAME in names  # shown literally
+        assert judy.locator("main a[href*='phish']").count() == 0
+        assert judy.locator("main [style]").count() == 0
+    store.close()
