@@ -164,8 +164,9 @@ class LoginLimiter:
 
     Two independent limits, both on failures only:
 
-    * per (user name, client address): the first `free` failures cost nothing; after that each attempt must
-      wait `base_delay * 2**(k - free)` seconds after the k-th failure (1 s, 2 s, 4 s, … at most `max_delay`).
+    * per (user name, client address): the first `free` failures cost nothing; after the k-th failure (k >
+      free) the next attempt must wait `base_delay * 2**(k - free - 1)` seconds (1 s, 2 s, 4 s, … at most
+      `max_delay`).
       A success from that address, or `forget_s` without failures, clears it. Guessing from one address gets
       exponentially slow, while failures from any *other* address never slow the account's owner down.
     * per client address: at most `per_client` failures within `window_s`, whatever the user names, which
@@ -177,7 +178,7 @@ class LoginLimiter:
 
     def __init__(
         self,
-        free: int = 3,
+        free: int = 5,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         per_client: int = 20,
@@ -195,9 +196,9 @@ class LoginLimiter:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th consecutive failure of one (user, address) pair."""
-        if failures < self.free:
+        if failures <= self.free:
             return 0.0
-        return float(min(self.max_delay, self.base_delay * 2.0 ** min(failures - self.free, 62)))
+        return float(min(self.max_delay, self.base_delay * 2.0 ** min(failures - self.free - 1, 62)))
 
     def _pair_wait(self, key: tuple[str, str], now: float) -> float:
         failures, last = self._pairs.get(key, (0, now))
