@@ -2,7 +2,8 @@
 
 Starts `flames annotate serve` in its own process on 127.0.0.1 over a fresh store (SQLite by default, or
 `--db URL`), creates a project of synthetic items and 50 annotator accounts, then each simulated
-annotator logs in and loops: ask for the next item (page), read it, submit a score from the item's scale.
+annotator logs in and loops: claim the next item (the POST behind the page's button, then the assignment
+page), read it, submit a score from the item's scale.
 Afterwards the store is checked against what every client was told: no acknowledged label lost, none
 duplicated, no item over its N places, no fully answered item left undecided.
 
@@ -83,9 +84,13 @@ class Annotator:
     async def work(self, deadline: float) -> None:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             await self.login(http)
+            async with http.get(f"{self.base}/") as r:
+                session_token = CSRF.search(await r.text())
+            assert session_token, "home page without CSRF token"
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
-                async with http.get(f"{self.base}/p/load/next", allow_redirects=True) as r:
+                claim = {"csrf_token": session_token.group(1)}  # the claim is a POST (the page's button)
+                async with http.post(f"{self.base}/p/load/next", data=claim, allow_redirects=True) as r:
                     html = await r.text()
                     url = str(r.url)
                 self.page_s.append(time.perf_counter() - t0)
