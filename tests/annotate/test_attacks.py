@@ -621,7 +621,27 @@ def test_the_agreement_cache_computes_once_and_refreshes_in_the_background(
         gate.wait(30)
         return summarize(s, p, n_boot=50)
 
-    cache = SummaryCache(counted)
+    cache = SummaryCache(counted, wait_s=0.05)
+    gate.clear()
+    first = cache.get(store, project)  # a first view does not wait long: the page says it is computing
+    assert first.summary is None and not first.current and first.progress.items == len(item_records(store, project))
+    judy = client_for("judy")
+    own = judy.app.state.summaries  # type: ignore[attr-defined]
+    judy.app.state.summaries = cache  # type: ignore[attr-defined]
+    page = judy.get("/p/p1/agreement").text
+    assert 'id="computing"' in page and 'http-equiv="refresh"' in page and "Krippendorff" not in page
+    judy.app.state.summaries = own  # type: ignore[attr-defined]
+    assert "Krippendorff" in judy.get("/p/p1/agreement").text  # a small project: computed within the wait
+    gate.set()
+    for _ in range(600):
+        if cache.get(store, project).summary is not None:
+            break
+        threading.Event().wait(0.05)
+    cache.close()
+    calls.clear()
+
+    cache = SummaryCache(counted, wait_s=30)
+    gate.clear()
     results: list[Any] = []
     threads = [threading.Thread(target=lambda: results.append(cache.get(store, project))) for _ in range(8)]
     for t in threads:

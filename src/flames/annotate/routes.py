@@ -209,6 +209,5 @@ def adjudicate_submit(
 @router.get("/p/{name}/agreement", response_class=HTMLResponse)
 def agreement_page(request: Request, store: StoreDep, user: Adjudicator, name: str) -> HTMLResponse:
     cache: SummaryCache = request.app.state.summaries
-    cached = cache.get(store, get_project(store, name))
-    return render(request, "agreement.html", user=user, project=cached.summary.project, summary=cached.summary,
-                  computed_at=cached.computed_at, current=cached.current)  # fmt: skip
+    project = get_project(store, name)
+    return render(request, "agreement.html", user=user, project=project, cached=cache.get(store, project))
