@@ -138,6 +138,10 @@ def main() -> None:
             t.join()
         print(f"8 views at once after another change: slowest {max(times):.2f} s, all done in "
               f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
+        t0 = time.perf_counter()
+        while 'id="refreshing"' in client.get("/p/big/agreement").text:
+            time.sleep(0.5)
+        print(f"figures current again after {time.perf_counter() - t0:.1f} s more (background refresh)")
         store.close()
 
 
