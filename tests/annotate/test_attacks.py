@@ -218,6 +218,32 @@ def test_f2_every_body_is_capped_and_the_import_has_its_own_limit(store: Store, 
     assert resp.status_code == 200 and len(item_records(store, get_project(store, "big"))) == 40
 
 
+def test_f2_prompt_design_uploads_are_read_only_after_authorisation(store: Store, users: dict[str, int]) -> None:
+    """The design pages mounted in the app: their import streams after the writer check, within its limit."""
+    from flames.annotate.auth import get_user
+    from flames.design.collection import create_collection
+
+    admin_user = get_user(store, users["admin"])
+    assert admin_user is not None
+    create_collection(store, admin_user, "red")
+    app = create_app(store, secure_cookies=False, secret="s", max_import=64 << 10)
+    clients = {}
+    for name in ("alice", "judy"):  # an annotator (no part in prompt design) and an adjudicator (a writer)
+        clients[name] = TestClient(app, follow_redirects=False)
+        login(clients[name], name)
+    path = "/design/c/red/import"
+    for name, status in (("alice", 403), ("judy", 413)):
+        client = clients[name]
+        token = csrf_of(client.get("/").text)
+        sent = asgi_post(app, path, multipart(token, GIB), MULTIPART, cookie=client.cookies["flames_session"])
+        assert sent.status == status and sent.consumed <= (64 << 10) + 4096, name
+    judy = clients["judy"]
+    token = csrf_of(judy.get(path).text)
+    for content in (b"\xff\xfe{", b"[1]\n", b""):
+        resp = judy.post(path, data={"csrf_token": token}, files={"file": ("../evil.jsonl", content)})
+        assert resp.status_code == 400 and "evil.jsonl" in resp.text and "/tmp" not in resp.text, resp.text
+
+
 MALFORMED: dict[str, tuple[str, bytes, dict[str, str]]] = {
     # kind: (content type, body, extra headers); the token travels in the header where the body cannot hold it
     "no boundary": ("multipart/form-data", b"--b\r\n", {}),

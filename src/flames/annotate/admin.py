@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
-from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.datastructures import UploadFile
 
 from flames.annotate.auth import User, add_user, list_users, parse_role, set_active
@@ -22,9 +16,8 @@ from flames.annotate.export import FORMATS
 from flames.annotate.export import render as render_export
 from flames.annotate.projects import ImportResult, get_project, import_run
 from flames.annotate.schema import Role
-from flames.annotate.security import read_upload
+from flames.annotate.security import read_upload, upload_on_disk
 from flames.annotate.web import Id, StoreDep, render, require
-from flames.prompts import PromptFileError
 from flames.store import Store
 
 router = APIRouter()
@@ -32,8 +25,6 @@ Admin = Annotated[User, Depends(require())]
 _MEDIA = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 IMPORT_PATH = "/admin/import"
 """The one streaming upload route; the app gives it its own size limit (`--max-import`)."""
-_ODD = re.compile(r"[^\w.\- ]+")
-log = logging.getLogger(__name__)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
@@ -68,34 +59,12 @@ def import_page(request: Request, store: StoreDep, user: Admin) -> HTMLResponse:
     return render(request, "import.html", user=user, runs=store.list_runs(), result=None)
 
 
-def _upload_name(filename: str) -> str:
-    """The uploaded file's name fit for a run name and messages: no folders, controls or odd characters."""
-    base = re.split(r"[/\\]", filename)[-1]
-    return _ODD.sub("_", base).lstrip(".")[:100] or "upload"
-
-
 def _import_upload(store: Store, file: UploadFile, project: str, per_item: int) -> ImportResult:
-    """Import an uploaded results file (JSONL/CSV, official format) as a run named after it, into `project`.
-    Whatever the readers raise about its content is the file's fault: a 400 naming the file, never a 500."""
+    """Import an uploaded results file (JSONL/CSV, official format) as a run named after it, into `project`."""
     from flames.official_format import import_official
 
-    name = _upload_name(file.filename or "")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, 1 << 20)
-        try:
-            imported = import_official(store, path, path.stem)
-        except DataError as err:  # e.g. a NUL character, which PostgreSQL text cannot hold
-            raise AnnotationError(f"{name}: holds a value the database cannot store ({err.orig})") from err
-        except SQLAlchemyError:
-            raise
-        except PromptFileError as err:  # name the user's file, not our temporary copy
-            raise AnnotationError(str(err).replace(str(path), name)) from err
-        except Exception as err:  # hostile content: reported back to the admin, never a 500
-            log.info("upload %s refused: %r", name, err)
-            reason = str(err).replace(str(path), name).replace(tmp, "")
-            raise AnnotationError(f"{name}: cannot be imported ({type(err).__name__}: {reason})") from err
+    with upload_on_disk(file) as (path, _):
+        imported = import_official(store, path, path.stem)
     return import_run(store, imported, project, per_item)
 
 

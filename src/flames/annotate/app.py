@@ -110,15 +110,16 @@ def create_app(
     max_import: int = DEFAULT_MAX_IMPORT,
 ) -> FastAPI:
     """The app over `store`. `secure_cookies=False` only for plain HTTP on a trusted machine (tests, loopback).
-    `max_body` caps every request body in bytes (`--max-upload`), `max_import` the admin import's upload
-    (`--max-import`)."""
+    `max_body` caps every request body in bytes (`--max-upload`), `max_import` the file uploads of the import
+    pages (`--max-import`): the admin's, and prompt design's."""
     app = FastAPI(title="flames-eval annotation", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.limiter = limiter or LoginLimiter()
     app.state.summaries = SummaryCache()
     app.add_middleware(
-        RequestGuard, store=store, refuse=_refusal, max_body=max_body, upload_limits={admin.IMPORT_PATH: max_import}
-    )
+        RequestGuard, store=store, refuse=_refusal, max_body=max_body,
+        upload_limits={admin.IMPORT_PATH: max_import, design_routes.IMPORT_PATH: max_import},
+    )  # fmt: skip
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret or os.environ.get(SECRET_ENV) or session_secret(store),

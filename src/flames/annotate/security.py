@@ -23,12 +23,19 @@ SameSite=Lax) cannot log the visitor out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import anyio.to_thread
 from python_multipart.multipart import parse_options_header
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -52,6 +59,7 @@ CSRF_FAILED = (
     "The form expired or did not come from this site (CSRF check failed); reload the page."
 )
 Refusal = Callable[[Request, int, str], Response]
+log = logging.getLogger(__name__)
 
 
 class TooLarge(AnnotationError):
@@ -144,9 +152,16 @@ def _form_token(data: bytes) -> str | None:
     return values[0] if values else None
 
 
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """A route path such as `/design/c/{name}/import` as a regex matching its concrete paths."""
+    parts = re.split(r"\{[^}/]+\}", template)
+    return re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
+
+
 class RequestGuard:
-    """The checks of the module docstring. `upload_limits` maps exact paths of streaming upload routes to
-    their own size limits; `public` are the paths that need no session (CSRF still applies)."""
+    """The checks of the module docstring. `upload_limits` maps the paths of streaming upload routes (route
+    templates: `{param}` matches one path segment) to their own size limits; `public` are the paths that need
+    no session (CSRF still applies)."""
 
     def __init__(
         self,
@@ -159,7 +174,11 @@ class RequestGuard:
         public: frozenset[str] = frozenset({"/login"}),
     ):
         self.app, self.store, self.refuse = app, store, refuse
-        self.max_body, self.upload_limits, self.public = max_body, dict(upload_limits or {}), public
+        self.max_body, self.public = max_body, public
+        self.upload_limits = [(_path_pattern(path), limit) for path, limit in (upload_limits or {}).items()]
+
+    def _upload_limit(self, path: str) -> int | None:
+        return next((limit for pattern, limit in self.upload_limits if pattern.match(path)), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
@@ -168,8 +187,9 @@ class RequestGuard:
         path: str = scope["path"]
         headers = Headers(scope=scope)
         kind, params = parse_options_header(headers.get("content-type", ""))
-        streaming = path in self.upload_limits and kind == b"multipart/form-data"
-        limit = self.upload_limits[path] if streaming else self.max_body
+        upload_limit = self._upload_limit(path) if kind == b"multipart/form-data" else None
+        streaming = upload_limit is not None
+        limit = upload_limit if upload_limit is not None else self.max_body
         declared = headers.get("content-length")
         if declared is not None and not declared.strip().isdigit():
             return await self._refuse(scope, send, 400, "the request has an invalid Content-Length header")
@@ -255,3 +275,41 @@ async def read_upload(request: Request, file_field: str = "file", max_fields: in
         else:
             raise AnnotationError(f"unexpected file field {key!r}; upload the file as {file_field!r}")
     return Upload(fields, file)
+
+
+_ODD = re.compile(r"[^\w.\- ]+")
+
+
+def upload_name(filename: str) -> str:
+    """An uploaded file's name fit for a run name, a temporary file and messages: no folders, control or odd
+    characters, no leading dots, at most 100 characters ("upload" when nothing is left)."""
+    base = re.split(r"[/\\]", filename)[-1]
+    return _ODD.sub("_", base).lstrip(".")[:100] or "upload"
+
+
+@contextmanager
+def upload_on_disk(file: UploadFile) -> Iterator[tuple[Path, str]]:
+    """The uploaded file streamed into a fresh temporary folder under `upload_name` of its name, for readers
+    that take a path (its suffix says the format); the folder is deleted on exit. Yields (path, name).
+
+    The content is hostile input, so whatever a reader raises inside the block is the file's fault: a 400
+    (AnnotationError) naming the user's file, never our temporary copy, and never a 500. Refusals of the
+    app's own (AnnotationError) pass unchanged, and database failures other than a value the database cannot
+    hold (a NUL character in PostgreSQL text) stay server errors."""
+    name = upload_name(file.filename or "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, 1 << 20)
+        try:
+            yield path, name
+        except DataError as err:
+            raise AnnotationError(f"{name}: holds a value the database cannot store ({err.orig})") from err
+        except (AnnotationError, SQLAlchemyError):
+            raise
+        except Exception as err:
+            log.info("upload %s refused: %r", name, err)
+            reason = str(err).replace(str(path), name).replace(tmp, "")
+            raise AnnotationError(
+                reason if reason.startswith(name) else f"{name}: cannot be imported ({reason})"
+            ) from err

@@ -582,6 +582,7 @@ def stats(
     from flames.design.items import list_prompts
     from flames.design.stats import BY, attack_stats
     from flames.prompts import load_prompt_set
+    from flames.report.text import spreadsheet_row
 
     if by not in BY:
         raise AnnotationError(f"--by must be one of {', '.join(BY)}")
@@ -600,7 +601,7 @@ def stats(
             for m in hm.models:
                 c = hm.cell(row, m)
                 ci = c.ci or (None, None)
-                out.writerow([row, m, c.fooled, c.scored, c.unscored, c.rate, ci[0], ci[1]])
+                out.writerow(spreadsheet_row([row, m, c.fooled, c.scored, c.unscored, c.rate, ci[0], ci[1]]))
     else:
         _print_heatmap(hm)
 

@@ -183,10 +183,10 @@ def get_release(store: Store, name: str, version: str) -> Release:
         if row is None:
             known = ", ".join(f"{n}@{v}" for n, v in s.execute(select(ReleaseRow.name, ReleaseRow.version)
                                                                .order_by(ReleaseRow.id)))  # fmt: skip
-            raise NotFound(f"no release {name}@{version} in {store.url}; releases: {known or 'none yet'}")
+            raise NotFound(f"no release {name}@{version} in {store.safe_url}; releases: {known or 'none yet'}")
         release = _release(row, usernames(store))
     if _sha(release.prompts_jsonl) != release.sha256:
-        raise Conflict(f"release {release.ref} in {store.url} does not match its recorded sha256; it was altered")
+        raise Conflict(f"release {release.ref} in {store.safe_url} does not match its recorded sha256; it was altered")
     return release
 
 

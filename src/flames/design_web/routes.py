@@ -7,23 +7,25 @@ Everything shown that a person or a model wrote is escaped by Jinja's autoescape
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile
 
 from flames.annotate.auth import User
 from flames.annotate.errors import AnnotationError, NotFound
+from flames.annotate.security import read_upload, upload_on_disk
 from flames.annotate.web import TEMPLATES as ANNOTATE_TEMPLATES
 from flames.annotate.web import StoreDep, render, require
 from flames.design import review as rv
-from flames.design.authoring import Draft, DuplicateBlocked, add_prompt, edit_prompt, import_file
+from flames.design.authoring import Draft, DuplicateBlocked, ImportResult, add_prompt, edit_prompt, import_file
 from flames.design.collection import Collection, get_collection, list_collections, parse_panel, update_settings
 from flames.design.collection import create_collection as create
 from flames.design.duplicates import DuplicateCheck, check_text
@@ -34,7 +36,6 @@ from flames.design.releases import list_releases, release_by_ref, release_collec
 from flames.design.schema import PromptStatus
 from flames.design.stats import BY, By, attack_stats
 from flames.design.vocabulary import add_method, list_methods, parse_mappings
-from flames.prompts import PromptFileError
 from flames.store import Store
 from flames.taxonomy import DIMENSIONS, dimension_of, info
 
@@ -218,19 +219,27 @@ def import_page(request: Request, store: StoreDep, user: Writer, name: str) -> H
     return page(request, "design/import.html", user=user, c=get_collection(store, name), result=None)
 
 
+IMPORT_PATH = "/design/c/{name}/import"
+"""A streaming upload route: the app gives it the import's own size limit, and the file is read only after
+the writer check (`read_upload`), never by FastAPI before it."""
+
+
+def _import_upload(store: Store, c: Collection, user: User, file: UploadFile) -> ImportResult:
+    with upload_on_disk(file) as (path, _):  # content errors become 400s naming the user's file
+        return import_file(store, c, user, path)
+
+
 @router.post("/c/{name}/import", response_class=HTMLResponse)
-def import_submit(
-    request: Request, store: StoreDep, user: Writer, name: str, file: Annotated[UploadFile, File()]
-) -> HTMLResponse:
+async def import_submit(request: Request, store: StoreDep, user: Writer, name: str) -> HTMLResponse:
     c = get_collection(store, name)
-    filename = Path(file.filename or "upload.jsonl").name
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / filename
-        path.write_bytes(file.file.read())
-        try:
-            result = import_file(store, c, user, path)
-        except PromptFileError as err:  # name the user's file, not our temporary copy
-            raise AnnotationError(str(err).replace(str(path), filename)) from err
+    upload = await read_upload(request)
+    try:
+        if upload.file is None or not upload.file.filename:
+            raise AnnotationError("choose a file to upload")
+        result = await run_in_threadpool(_import_upload, store, c, user, upload.file)
+    finally:
+        if upload.file is not None:
+            await upload.file.close()
     return page(request, "design/import.html", user=user, c=c, result=result)
 
 
