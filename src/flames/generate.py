@@ -1,9 +1,11 @@
 """The collection engine: a run's pending slots → a model backend → one committed row per outcome.
 
-Each response (or failure) is written the moment the backend reports it, so a killed process loses only
-what was in flight, and a rerun asks only for the slots without an ok response. The run's identity (model
-spec, generation config, samples, prompt set) is checked by `Store.open_run`, which refuses a changed config
-under an existing name.
+Each outcome is written the moment the backend reports it, so a killed process loses only what was in
+flight. Every reply is settled first (`flames.models.outcomes.settle`: reasoning trace apart, answered /
+blocked / no answer), whatever the backend. Answered, blocked and no-answer slots are final; a rerun asks
+only for the slots without one (and, when the user asks, the blocked or no-answer ones again). The run's
+identity (model spec, generation config, samples, prompt set) is checked by `Store.open_run`, which refuses
+a changed config under an existing name.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.console import Console
 
 from flames import aio
 from flames.models.base import (
+    BackendError,
     BackendOptions,
     ChatRequest,
     Drainable,
@@ -28,10 +31,11 @@ from flames.models.base import (
     ModelBackend,
     chat_messages,
 )
+from flames.models.outcomes import settle
 from flames.models.registry import load_backend
 from flames.progress import RunProgress
 from flames.prompts import PromptSet
-from flames.records import Completion
+from flames.records import ANSWERED, BLOCKED, Completion, OutcomeKind
 from flames.shard import Shard
 from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
 
@@ -44,7 +48,10 @@ OnOutcome = Callable[[WorkItem, Completion | Failure], None]
 @dataclass
 class CollectStats:
     ok: int = 0
+    """Answered."""
     failed: int = 0
+    blocked: int = 0
+    no_answer: int = 0
     tokens: int = 0
     interrupted: bool = False
 
@@ -79,7 +86,7 @@ async def collect(
     on_outcome: OnOutcome | None = None,
     stats: CollectStats | None = None,
 ) -> CollectStats:
-    """Send every slot to a started backend and commit each outcome as it arrives."""
+    """Send every slot to a started backend and commit each outcome, settled, as it arrives."""
     stats = stats or CollectStats()
     async for request, outcome in backend.stream(slot_requests(slots, config)):
         slot = slots[int(request.key)]
@@ -87,8 +94,14 @@ async def collect(
             store.save_failure(run_id, slot, outcome.error, outcome.attempts)
             stats.failed += 1
         else:
+            outcome = settle(outcome, config.keep_thinking)
             store.save_response(run_id, slot, outcome, attempts=int(outcome.meta.get("attempts", 1)))
-            stats.ok += 1
+            if outcome.outcome == ANSWERED:
+                stats.ok += 1
+            elif outcome.outcome == BLOCKED:
+                stats.blocked += 1
+            else:
+                stats.no_answer += 1
             stats.tokens += outcome.completion_tokens or 0
         if on_outcome is not None:
             on_outcome(slot, outcome)
@@ -121,8 +134,9 @@ def _options_record(options: BackendOptions) -> dict[str, Any]:
 
 
 def final_status(counts: RunCounts, interrupted: bool) -> str:
-    """The run's status from the store's counts: complete only when every slot of the run holds an answer."""
-    if counts.ok == counts.expected:
+    """The run's status from the store's counts: complete only when every slot of the run holds a final
+    outcome (answered, blocked or no answer)."""
+    if counts.final == counts.expected:
         return "complete"
     if interrupted:
         return "interrupted"
@@ -143,18 +157,23 @@ def generate(
     progress: bool = True,
     shard: Shard | None = None,
     executor: RayExecutor | None = None,
+    retry: tuple[OutcomeKind, ...] = (),
 ) -> GenerateResult:
     """Create or resume run `run_name` and collect its pending responses (with `shard`, only that shard's;
     with `executor`, on a Ray cluster instead of this process); Ctrl-C stops cleanly.
 
+    `retry` names final outcomes to ask again ("blocked", "no_answer"); by default they are never re-asked.
     Raises BackendError (bad spec, model cannot load) or StoreError (config differs from the stored run).
     """
     options = options or BackendOptions()
+    if retry and executor is not None:  # its workers check the store before paying, as for any final slot
+        raise BackendError("--retry-blocked / --retry-no-answer do not work with --executor ray yet: run the"
+                           " retry without --executor")  # fmt: skip
     backend = load_backend(model_spec, options)
     spec = RunSpec(run_name, model_spec, backend.kind, config.as_dict(), samples)
     created = not store.has_run(run_name)
     run = store.open_run(spec, prompt_set)
-    slots = store.pending(run, limit, shard)
+    slots = store.pending(run, limit, shard, retry)
     stats = CollectStats()
     try:
         if slots and executor is not None:
@@ -165,7 +184,7 @@ def generate(
         stats.interrupted = True
     except BaseException:
         counts = store.counts(run)
-        if created and counts.ok + counts.failed == 0:
+        if created and counts.final + counts.failed == 0:
             store.delete_run(
                 run.name
             )  # nothing collected (e.g. a wrong model path): the fixed command may reuse the name
@@ -191,11 +210,11 @@ def _collect_on(
     """Collection on a cluster: the executor's workers ask and commit; this process follows their results."""
     store.update_run(run.id, status="running", meta={"options": _options_record(options), "executor": "ray"})
     with contextlib.ExitStack() as stack:
-        bar = stack.enter_context(RunProgress(len(slots), run.name, console)) if show_progress else None
+        bar = stack.enter_context(RunProgress(len(slots), run.name, console, withheld=True)) if show_progress else None
 
         def advance(status: str, tokens: int) -> None:
             if bar is not None:
-                bar.advance(ok=status != "failed", tokens=tokens)
+                bar.advance(ok=status != "failed", tokens=tokens, withheld=status in ("blocked", "no_answer"))
 
         executor.generate(store, run, model_spec, config, options, slots, stats, advance)
 
@@ -218,11 +237,11 @@ async def _collect_run(
         if not show_progress:
             await collect(store, run.id, backend, slots, config, stats=stats)
             return
-        with RunProgress(len(slots), run.name, console) as bar:
+        with RunProgress(len(slots), run.name, console, withheld=True) as bar:
 
             def advance(_slot: WorkItem, outcome: Completion | Failure) -> None:
                 if isinstance(outcome, Completion):
-                    bar.advance(ok=True, tokens=outcome.completion_tokens or 0)
+                    bar.advance(ok=True, tokens=outcome.completion_tokens or 0, withheld=outcome.outcome != ANSWERED)
                 else:
                     bar.advance(ok=False)
 

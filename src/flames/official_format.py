@@ -1,5 +1,6 @@
 """The official FLAMES results format: JSONL with `dimension`, `subcomponent`, `prompt`, `response`,
-`predicted` (plus `id`, `model`, and here `probs`, `sample_index`).
+`predicted` (plus `id`, `model`, and here `probs`, `sample_index`, `reasoning`, and for a prompt without an
+answer `outcome` "blocked" or "no_answer", `outcome_detail` and `response` null).
 
 Importing a file turns it into an ordinary run (backend "import"), its `predicted` column into judgments
 of an "imported" scorer, so results made by other tools are reported, compared and re-scored exactly like
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from flames.prompts import PromptSet, prompt_from_row, required_text, sha256_file
-from flames.records import Completion, Judgment, Prompt
+from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt
 from flames.rowfiles import PromptFileError, iter_rows
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
 from flames.taxonomy import check_score
 
-RESULT_FIELDS = ("response", "predicted", "probs", "model", "sample_index")
+RESULT_FIELDS = ("response", "predicted", "probs", "model", "sample_index", "reasoning", "outcome", "outcome_detail",
+                 "unscored_reason")  # fmt: skip
+OUTCOMES: tuple[OutcomeKind, ...] = ("answered", "blocked", "no_answer")
 IMPORTED_SCORER = "imported"
 
 
@@ -34,6 +37,10 @@ class OfficialRow:
     predicted: int | None = None
     probs: tuple[float, ...] | None = None
     model: str | None = None
+    outcome: OutcomeKind = ANSWERED
+    """`blocked` / `no_answer` for a prompt without an answer (written by `flames runs export`)."""
+    detail: str | None = None
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,19 @@ def _predicted(path: Path, line: int, row: dict[str, Any], prompt: Prompt) -> in
         ) from err
 
 
+def _outcome(path: Path, line: int, row: dict[str, Any]) -> OutcomeKind:
+    value = row.get("outcome") or ANSWERED
+    for known in OUTCOMES:
+        if value == known:
+            return known
+    raise PromptFileError(path, f"expected one of {', '.join(OUTCOMES)}, got {value!r}", line, "outcome")
+
+
+def _optional_text(row: dict[str, Any], field: str) -> str | None:
+    value = row.get(field)
+    return value if isinstance(value, str) and value else None
+
+
 def read_official(path: Path | str) -> list[OfficialRow]:
     """Read and validate a results file; errors name the file, line and field."""
     path = Path(path)
@@ -74,16 +94,23 @@ def read_official(path: Path | str) -> list[OfficialRow]:
         prompt = prompt_from_row(path, line, row)
         for f in RESULT_FIELDS:
             prompt.metadata.pop(f, None)
-        response = required_text(path, line, row, "response") if row.get("response") != "" else ""
+        outcome = _outcome(path, line, row)
+        if outcome != ANSWERED:  # a blocked or unanswered prompt has no response to read
+            response = ""
+        else:
+            response = required_text(path, line, row, "response") if row.get("response") != "" else ""
         probs = row.get("probs")
         rows.append(
             OfficialRow(
                 line,
                 prompt,
                 response,
-                _predicted(path, line, row, prompt),
+                _predicted(path, line, row, prompt) if outcome == ANSWERED else None,
                 tuple(float(p) for p in probs) if isinstance(probs, list) else None,
                 str(row["model"]) if row.get("model") else None,
+                outcome,
+                _optional_text(row, "outcome_detail"),
+                _optional_text(row, "reasoning"),
             )
         )
     if not rows:
@@ -134,7 +161,9 @@ def import_rows(
     for slot in store.pending(run):  # only unanswered slots: nothing is stored twice
         found = by_slot.get((slot.prompt.id, slot.sample_index))
         if found is not None:  # prompts with fewer samples than others leave their extra slots unanswered
-            store.save_response(run.id, slot, Completion(found.response, meta={"line": int(found.line)}))
+            answer = Completion(found.response, meta={"line": int(found.line)}, reasoning=found.reasoning,
+                                outcome=found.outcome, detail=found.detail)  # fmt: skip
+            store.save_response(run.id, slot, answer)
     if any(r.predicted is not None for r in rows):
         scorer = store.scorer(
             IMPORTED_SCORER, {"source_sha256": source.sha256, "file": Path(source.path).name}, kind="imported"
@@ -156,15 +185,25 @@ def import_rows(
 
 
 def official_rows(store: Store, run: RunInfo, scorer: ScorerInfo | None) -> list[dict[str, Any]]:
-    """The run's responses as official-format rows, with `predicted`/`probs` from `scorer` when given."""
+    """The run's final outcomes as official-format rows, with `predicted`/`probs` from `scorer` when given.
+
+    An answer's reasoning trace is in `reasoning`. A blocked or unanswered prompt is a row with `response`
+    null, `outcome` and `outcome_detail` (so no tool mistakes it for an empty answer) and no `predicted`.
+    """
     judged = store.judgments(run, scorer) if scorer else {}
     out: list[dict[str, Any]] = []
-    for resp in store.responses(run):
+    for resp in store.responses(run, withheld=True):
         p = resp.prompt
         row: dict[str, Any] = {"id": p.id, "dimension": p.dimension.value, "subcomponent": p.subcomponent}
         if p.attack_method:
             row["attack_method"] = p.attack_method
-        row |= {"prompt": p.prompt, "response": resp.text, "model": run.resolved_model or run.model_spec}
+        answered = resp.outcome == ANSWERED
+        row |= {"prompt": p.prompt, "response": resp.text if answered else None,
+                "model": run.resolved_model or run.model_spec}  # fmt: skip
+        if not answered:
+            row |= {"outcome": resp.outcome, "outcome_detail": resp.detail}
+        if resp.reasoning:
+            row["reasoning"] = resp.reasoning
         if run.samples > 1:
             row["sample_index"] = resp.sample_index
         j = judged.get(resp.id)
@@ -174,6 +213,8 @@ def official_rows(store: Store, run: RunInfo, scorer: ScorerInfo | None) -> list
                 row["probs"] = list(j.probs)
             if j and j.unscored_reason:
                 row["unscored_reason"] = j.unscored_reason
+            elif not answered:  # never judged: say why, for tools that read `predicted` only
+                row["unscored_reason"] = f"{resp.outcome}: {resp.detail}"
         out.append(row)
     return out
 

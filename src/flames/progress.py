@@ -1,4 +1,5 @@
-"""A rich progress bar for long runs of independent units: done/total, rate, ETA, failures and tokens.
+"""A rich progress bar for long runs of independent units: done/total, rate, ETA, failures, answers withheld
+(blocked or no answer) and tokens.
 
 Updating it costs a few microseconds, so it can be advanced once per response even at hundreds per second.
 """
@@ -30,7 +31,8 @@ class _RateColumn(ProgressColumn):
 class RunProgress:
     """`with RunProgress(total, "qwen") as bar: bar.advance(ok=True, tokens=120)`."""
 
-    def __init__(self, total: int, description: str, console: Console | None = None) -> None:
+    def __init__(self, total: int, description: str, console: Console | None = None, withheld: bool = False) -> None:
+        """`withheld`: also show how many units ended without an answer (blocked, no answer): collection."""
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -40,18 +42,22 @@ class RunProgress:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TextColumn("[red]failed {task.fields[failed]}"),
+            *([TextColumn("[yellow]blocked/no answer {task.fields[withheld]}")] if withheld else []),
             TextColumn("tokens {task.fields[tokens]:,}"),
             console=console,
             speed_estimate_period=60,
         )
-        self._task = self._progress.add_task(description, total=total, failed=0, tokens=0)
+        self._task = self._progress.add_task(description, total=total, failed=0, withheld=0, tokens=0)
         self.failed = 0
+        self.withheld = 0
         self.tokens = 0
 
-    def advance(self, *, ok: bool, tokens: int = 0) -> None:
+    def advance(self, *, ok: bool, tokens: int = 0, withheld: bool = False) -> None:
+        """One unit done: `ok` False for a failure; `withheld` for a final outcome without an answer."""
         self.failed += not ok
+        self.withheld += withheld
         self.tokens += tokens
-        self._progress.update(self._task, advance=1, failed=self.failed, tokens=self.tokens)
+        self._progress.update(self._task, advance=1, failed=self.failed, withheld=self.withheld, tokens=self.tokens)
 
     def __enter__(self) -> RunProgress:
         self._progress.start()

@@ -7,9 +7,23 @@ without a database, and so that "unscored" is explicit: a `Judgment` carries eit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from flames.taxonomy import Dimension, check_score
+
+OutcomeKind = Literal["answered", "blocked", "no_answer"]
+"""How a (prompt, sample) ended, once final:
+
+- `answered`: the model gave an answer (the only outcome a scorer ever sees);
+- `blocked`: the provider withheld it (a moderation refusal, or a content filter that left no usable text);
+- `no_answer`: the model produced no final answer (its token budget ran out while thinking, a reasoning
+  trace never closed, or the answer was empty).
+
+A transient failure (429, 5xx, timeout) is not an outcome: it is retried, and stored apart until it ends.
+"""
+ANSWERED: OutcomeKind = "answered"
+BLOCKED: OutcomeKind = "blocked"
+NO_ANSWER: OutcomeKind = "no_answer"
 
 
 @dataclass(frozen=True)
@@ -70,11 +84,19 @@ class ScoredRecord:
     score: int | None
     attack_method: str | None = None
     sample_index: int = 0
+    outcome: OutcomeKind = ANSWERED
+    """Blocked and no-answer records have no score and are counted apart (see `flames.metrics`)."""
 
 
 @dataclass(frozen=True)
 class Completion:
-    """What a model backend returns for one request; stored as a response row."""
+    """What a model backend returns for one request; stored as a response row.
+
+    A reply that holds no answer is still a Completion when it is final (never worth asking again):
+    `outcome` says `blocked` or `no_answer`, `text` is then empty and `detail` says why (the provider's
+    code and message, or what to change). `reasoning` is the model's reasoning trace, kept apart from the
+    answer and never scored.
+    """
 
     text: str
     finish_reason: str | None = None
@@ -82,3 +104,6 @@ class Completion:
     completion_tokens: int | None = None
     latency_s: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    reasoning: str | None = None
+    outcome: OutcomeKind = ANSWERED
+    detail: str | None = None

@@ -3,7 +3,9 @@
 Judgments are stored per scorer identity (name + config hash), so several scorers score one run side by side
 and a run is re-scored without regenerating. Each judgment is committed the moment it arrives; re-running
 skips what is stored, except judgments a scorer marked `retry` (a judge request that failed in transit),
-which are asked again — as generation retries failed requests.
+which are asked again — as generation retries failed requests. Only answers are judged: prompts the provider
+blocked or the model left without an answer are never given to a scorer, and neither is an answer whose text
+is empty (an imported file may hold one): it is stored unscored with the reason, without asking the scorer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from flames.records import Item, Judgment
 from flames.scorers.base import Scorer, ScorerError
 from flames.shard import Shard
 from flames.store import RunInfo, ScorerInfo, Store, StoredResponse
+
+EMPTY_ANSWER = "empty answer: nothing to judge (never shown to a scorer)"
 
 
 @dataclass(frozen=True)
@@ -67,31 +71,47 @@ async def judge_pending(
     store: Store, scorer: Scorer, work: ScorePlan, progress: Progress | None = None
 ) -> tuple[int, int]:
     """Judge the planned responses with a started scorer, committing each judgment as it arrives; return
-    (scored, unscored). Raises ScorerError when the scorer answers for an item it was not given or leaves
-    one without a judgment."""
+    (scored, unscored). An empty answer is judged unscored here, never shown to the scorer. Raises
+    ScorerError when the scorer answers for an item it was not given or leaves one without a judgment."""
     scored = unscored = 0
-    items = {str(r.id): r for r in work.pending}
-    async for judgment in scorer.score([item_of(r) for r in work.pending]):
-        response = items.pop(judgment.key, None)
-        if response is None or judgment.dimension != response.prompt.dimension:
-            raise ScorerError(
-                f"scorer {scorer.name} returned a judgment for an item it was not given"
-                f" (key {judgment.key!r}); this is a bug in the scorer"
-            )
-        store.save_judgment(response.id, work.scorer, judgment)
-        scored += judgment.score is not None
-        unscored += judgment.score is None
-        if progress:
-            progress(judgment)
+    items = {str(r.id): r for r in work.pending if has_text(r)}
+    for r in work.pending:
+        if not has_text(r):
+            empty = Judgment.unscored(item_of(r), EMPTY_ANSWER)
+            store.save_judgment(r.id, work.scorer, empty)
+            unscored += 1
+            if progress:
+                progress(empty)
+    if items:
+        async for judgment in scorer.score([item_of(r) for r in items.values()]):
+            response = items.pop(judgment.key, None)
+            if response is None or judgment.dimension != response.prompt.dimension:
+                raise ScorerError(
+                    f"scorer {scorer.name} returned a judgment for an item it was not given"
+                    f" (key {judgment.key!r}); this is a bug in the scorer"
+                )
+            store.save_judgment(response.id, work.scorer, judgment)
+            scored += judgment.score is not None
+            unscored += judgment.score is None
+            if progress:
+                progress(judgment)
     if items:
         raise ScorerError(f"scorer {scorer.name} returned no judgment for {len(items)} item(s); re-run to retry them")
     return scored, unscored
 
 
+def has_text(response: StoredResponse) -> bool:
+    """Whether an answer has anything a scorer could judge."""
+    return bool(response.text.strip())
+
+
 async def execute(store: Store, scorer: Scorer, work: ScorePlan, progress: Progress | None = None) -> ScoreSummary:
-    """Judge the planned responses, committing each judgment; the scorer is started only when there is work."""
+    """Judge the planned responses, committing each judgment; the scorer is started only when there is work
+    for it (an answer with text)."""
     scored = unscored = 0
-    if work.pending:
+    if not any(has_text(r) for r in work.pending):
+        scored, unscored = await judge_pending(store, scorer, work, progress)
+    else:
         await scorer.start()
         try:
             scored, unscored = await judge_pending(store, scorer, work, progress)

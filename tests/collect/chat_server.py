@@ -8,7 +8,7 @@ script (`python tests/collect/chat_server.py --latency 0.2` prints its base URL,
 - `faults(prompt, attempt) -> kind | None` injects a fault into the `attempt`-th request (1-based) for a
   prompt (the last user turn): "429" (with Retry-After), "500", "timeout" (answers after `hang_s`),
   "malformed" (200 with a broken JSON body), "empty" (200 without choices), "drop" (closes the connection),
-  "400" (a content-filter refusal), "401" (bad key);
+  "400" (a DashScope moderation refusal), "bad-request" (a 400 that is not one), "401" (bad key);
 - `capacity`: more requests in flight than this are answered 429 with Retry-After, like a rate limit;
 - `answered` counts successful answers per prompt, `requests` counts every request received;
   `bodies` and `headers` keep what each request sent.
@@ -87,6 +87,9 @@ class ChatServer:
             return web.json_response({"error": "rate limited"}, status=429, headers={"Retry-After": self.retry_after})
         if fault in ("400", "401"):
             return web.json_response({"error": {"code": "data_inspection_failed"}}, status=int(fault))
+        if fault == "bad-request":
+            return web.json_response({"error": {"message": "max_tokens too large", "type": "invalid_request_error"}},
+                                     status=400)  # fmt: skip
         if fault == "500":
             return web.json_response({"error": "internal"}, status=500)
         if fault == "timeout":  # the client gives up first; this late answer never reaches it

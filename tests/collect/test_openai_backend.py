@@ -59,11 +59,15 @@ def test_an_item_that_keeps_failing_becomes_a_failure_with_its_error() -> None:
     assert all(isinstance(out[k], Completion) for k in "0124")
 
 
-def test_a_refusal_is_not_retried_and_a_bad_key_stops_the_run() -> None:
-    with ChatServer(faults=lambda p, n: "400" if p.endswith(" 1") else None) as server:
+def test_refusals_are_not_retried_and_a_bad_key_stops_the_run() -> None:
+    faults = {"问题 1": "400", "问题 2": "bad-request"}
+    with ChatServer(faults=lambda p, n: faults.get(p)) as server:
         out = asyncio.run(run_all(server, requests(3)))
-    assert isinstance(out["1"], Failure) and "data_inspection_failed" in out["1"].error
-    assert server.attempts["问题 1"] == 1
+    blocked = out["1"]  # a moderation refusal is the final outcome "blocked", with the provider's code
+    assert isinstance(blocked, Completion) and blocked.outcome == "blocked" and blocked.text == ""
+    assert blocked.meta["code"] == "data_inspection_failed" and blocked.meta["http_status"] == 400
+    assert isinstance(out["2"], Failure) and "max_tokens too large" in out["2"].error  # any other 4xx fails
+    assert server.attempts["问题 1"] == server.attempts["问题 2"] == 1
     with ChatServer(faults=lambda p, n: "401") as server, pytest.raises(BackendError, match="401"):
         asyncio.run(run_all(server, requests(3)))
 

@@ -61,8 +61,9 @@ def test_embedded_figures_are_the_json_reports(reports: dict[str, Any]) -> None:
 
 
 def _check(cells: list[str], stats: dict[str, Any]) -> None:
-    n, unscored, rate, score = cells[:4]
+    n, unscored, blocked, no_answer, rate, score = cells[:6]
     assert int(n) == stats["n"] and int(unscored) == stats["n_unscored"]
+    assert int(blocked) == stats["n_blocked"] and int(no_answer) == stats["n_no_answer"]
     r, rlo, rhi = parse_rate(rate)
     assert r == pytest.approx(100 * stats["harmless_rate"], abs=0.005)
     assert (rlo, rhi) == pytest.approx([100 * x for x in stats["harmless_rate_ci"]], abs=0.05)

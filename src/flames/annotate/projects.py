@@ -56,6 +56,8 @@ class ItemRecord:
     final_note: str | None
     adjudicator: str | None
     labels: tuple[LabelRecord, ...]
+    reasoning: str | None = None
+    """The model's reasoning trace: shown collapsed, apart from the response that is labelled."""
 
     def scores(self) -> list[int]:
         """Scores of the labels holding a slot, in slot order (the unit agreement statistics use)."""
@@ -164,6 +166,7 @@ def item_records(
             PromptRow.subcomponent,
             (PromptRow.text if texts else no_text).label("prompt"),
             (ResponseRow.text if texts else no_text).label("response"),
+            (ResponseRow.reasoning if texts else no_text).label("reasoning"),
         )
         .join(ResponseRow, ResponseRow.id == ItemRow.response_id)
         .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
@@ -210,6 +213,7 @@ def item_records(
                 row.final_note,
                 names.get(row.adjudicator_id) if row.adjudicator_id is not None else None,
                 tuple(labels[row.id]),
+                row.reasoning or None,
             )
             for row in conn.execute(q)
         ]

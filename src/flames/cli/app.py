@@ -5,7 +5,7 @@ Light on purpose (see docs/architecture.md, "Command line"): every command modul
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -41,6 +41,15 @@ PromptsOption = Annotated[
     typer.Option(
         "--prompts",
         help="Prompt set: 'flames-1k' (default), a JSONL, JSON, CSV, .xlsx or Parquet file, or a release NAME@VERSION.",
+    ),
+]
+
+BlockedAsOption = Annotated[
+    Literal["exclude", "refusal"],
+    typer.Option(
+        "--blocked-as",
+        help="Prompts the provider blocked: exclude (left out of n, counted apart) or refusal (counted as a"
+        " harmless refusal, score 3). Recorded in the report.",
     ),
 ]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flames.cli.app import DbOption, app, console, err_console
+from flames.cli.app import BlockedAsOption, DbOption, app, console, err_console
 from flames.report.formats import CompareFormat as Format
 
 
@@ -27,9 +27,11 @@ def compare(
         int, typer.Option(min=99, help="Resamples of the sign-flip permutation tests (when not exact).")
     ] = 9999,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap and the permutation tests.")] = 0,
+    blocked_as: BlockedAsOption = "exclude",
     db: DbOption = None,
 ) -> None:
-    """Per-dimension and overall B−A differences with bootstrap intervals, p-values and the items that flipped.
+    """Per-dimension and overall B−A differences with bootstrap intervals, p-values and the items that flipped;
+    blocked and unanswered prompts of each run counted per dimension.
 
     Every p-value tests the difference printed beside it with the prompt as the unit: exact McNemar when each
     prompt has one answer per run, a sign-flip permutation test with prompts as clusters otherwise, and for
@@ -41,7 +43,7 @@ def compare(
 
     report = compare_sources(
         load_source(run_a, db, scorer), load_source(run_b, db, scorer), BootstrapConfig(n_boot=n_boot, seed=seed),
-        n_permutations,
+        n_permutations, blocked_as,
     )  # fmt: skip
     shown = render(report, "markdown" if out is not None and fmt == "table" else fmt, max_flips, excerpt)
     if out is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -20,9 +20,16 @@ from flames.cli.scale import (
     ray_executor,
 )
 
+if TYPE_CHECKING:
+    from flames.records import OutcomeKind
+    from flames.store import RunCounts
+
 _API = "API backends (openai:)"
 _LOCAL = "Local backends (hf:, vllm:, gguf:)"
 _GEN = "Generation (part of the run's identity)"
+_OUTCOMES = "Blocked and unanswered prompts"
+Thinking = Literal["auto", "on", "off"]
+THINKING: dict[str, bool | None] = {"auto": None, "on": True, "off": False}
 
 
 def _parse_headers(values: list[str]) -> dict[str, str]:
@@ -68,6 +75,32 @@ def generate(
         str | None,
         typer.Option(help="Extra request parameters as JSON, e.g. '{\"top_k\": 20}'.", rich_help_panel=_GEN),
     ] = None,
+    thinking: Annotated[
+        Thinking,
+        typer.Option(
+            help="Local models: auto (the chat template's default), on or off (passes enable_thinking to"
+            " templates that support it, e.g. Qwen3). API servers: see --body.",
+            rich_help_panel=_GEN,
+        ),
+    ] = "auto",
+    keep_thinking: Annotated[
+        bool,
+        typer.Option(
+            help="Keep a reasoning model's trace inline in the stored answer (then it is judged with it)."
+            " Default: the trace is stored apart and never scored.",
+            rich_help_panel=_GEN,
+        ),
+    ] = False,
+    retry_blocked: Annotated[
+        bool,
+        typer.Option(help="Ask again the prompts the provider blocked (default: blocked is final).",
+                     rich_help_panel=_OUTCOMES),
+    ] = False,
+    retry_no_answer: Annotated[
+        bool,
+        typer.Option(help="Ask again the prompts that got no final answer (e.g. when sampling at temperature > 0).",
+                     rich_help_panel=_OUTCOMES),
+    ] = False,
     concurrency: Annotated[int, typer.Option(min=1, help="Most requests in flight.", rich_help_panel=_API)] = 8,
     base_url: Annotated[
         list[str] | None,
@@ -110,9 +143,12 @@ def generate(
 ) -> None:
     """Collect answers into the store. 收集模型回答。
 
-    Every answer is committed as it arrives; rerunning the same command resumes (failed items are retried,
-    stored ones are never requested again). Ctrl-C lets the requests in flight finish and stores them; a
-    second Ctrl-C abandons them. With --shard I/N, N such commands (a job array) share one store.
+    Every outcome is committed as it arrives: an answer, a prompt the provider blocked, or one without a
+    final answer (all three final), or a transient failure. Rerunning the same command resumes: failures
+    are retried, final outcomes are never requested again (unless --retry-blocked / --retry-no-answer).
+    Exit code 0 once every prompt has a final outcome, 1 while failures remain. Ctrl-C lets the requests
+    in flight finish and stores them; a second Ctrl-C abandons them. With --shard I/N, N such commands (a
+    job array) share one store.
     """
     from flames.generate import generate as run_generation
     from flames.models.base import BackendOptions, GenerationConfig
@@ -120,7 +156,20 @@ def generate(
     from flames.prompts import load_prompt_set
     from flames.store import Store
 
-    config = GenerationConfig(max_new_tokens, temperature, top_p, seed, system_prompt, _parse_body(body))
+    if THINKING[thinking] is not None and model.startswith("openai:"):
+        raise fail(
+            "--thinking applies to local models (hf:, gguf:, vllm:), whose chat template this tool renders."
+            " For an API server, pass the provider's own switch with --body, e.g."
+            ' \'{"chat_template_kwargs": {"enable_thinking": false}}\' (vLLM, SGLang) or'
+            ' \'{"enable_thinking": false}\' (DashScope).'
+        )
+    config = GenerationConfig(
+        max_new_tokens, temperature, top_p, seed, system_prompt, _parse_body(body),
+        enable_thinking=THINKING[thinking], keep_thinking=keep_thinking,
+    )  # fmt: skip
+    retry: tuple[OutcomeKind, ...] = (
+        *(("blocked",) if retry_blocked else ()), *(("no_answer",) if retry_no_answer else ())
+    )
     options = BackendOptions(
         concurrency=concurrency, base_urls=read_endpoints(base_url or []), api_key_env=api_key_env,
         headers=_parse_headers(header or []), timeout_s=timeout, max_retries=max_retries, dtype=dtype,
@@ -145,22 +194,32 @@ def generate(
     result = run_generation(
         store, run_name=run, model_spec=model, prompt_set=load_prompt_set(prompts, db), config=config,
         options=options, samples=samples, limit=limit, console=err_console, progress=progress, shard=shard,
-        executor=on_ray,
+        executor=on_ray, retry=retry,
     )  # fmt: skip
     s, c = result.stats, result.counts
     part = f"shard {shard} of run [bold]{run}[/]" if shard else f"run [bold]{run}[/]"
     if not result.requested:
-        console.print(f"{part}: nothing to do; the store holds {c.ok}/{c.expected} answers.")
+        console.print(f"{part}: nothing to do; the store holds {c.final}/{c.expected} final outcomes ({held(c)}).")
         return
     console.print(
-        f"{part}: {s.ok} answers and {s.failed} failures recorded now;"
-        f" the store holds {c.ok}/{c.expected} answers ({result.run.status}) in {store.safe_url}."
+        f"{part}: recorded now {s.ok} answered, {s.blocked} blocked, {s.no_answer} no answer, {s.failed} failed;"
+        f" the store holds {c.final}/{c.expected} final outcomes ({held(c)}; {result.run.status}) in {store.safe_url}."
     )
+    if c.blocked or c.no_answer:
+        err_console.print(
+            f"[yellow]note:[/] {c.blocked} blocked and {c.no_answer} without an answer are final and counted apart"
+            f" in every report (see `flames runs show {run}`); --retry-blocked / --retry-no-answer ask them again."
+        )
     if s.interrupted:
-        raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.ok} left).", code=130)
+        raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.final} left).", code=130)
     failed = [f for f in store.failures(result.run) if shard is None or shard.contains(f[0].id)]
     if failed:
         raise fail(
             f"{len(failed)} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
             code=1,
         )
+
+
+def held(c: RunCounts) -> str:
+    """'9 answered, 3 blocked, 0 no answer' for a run's counts."""
+    return f"{c.ok} answered, {c.blocked} blocked, {c.no_answer} no answer"

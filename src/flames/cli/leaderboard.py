@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flames.cli.app import DbOption, app, console, fail
+from flames.cli.app import BlockedAsOption, DbOption, app, console, fail
 from flames.report.formats import LeaderboardFormat as Format
 
 
@@ -25,13 +25,15 @@ def leaderboard(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to a file instead of the terminal.")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    blocked_as: BlockedAsOption = "exclude",
     db: DbOption = None,
 ) -> None:
-    """Overall and per-dimension "rate / score" with 95% intervals, best per column marked."""
+    """Overall and per-dimension "rate / score" with 95% intervals, best per column marked; blocked and
+    unanswered prompts counted per run and dimension."""
     from flames.metrics import BootstrapConfig
     from flames.report.leaderboard import load_leaderboard, render
 
-    board = load_leaderboard(targets or [], db, scorer, BootstrapConfig(n_boot=n_boot, seed=seed))
+    board = load_leaderboard(targets or [], db, scorer, BootstrapConfig(n_boot=n_boot, seed=seed), blocked_as)
     try:
         shown = render(board, "markdown" if out is not None and fmt == "table" else fmt)
     except ImportError as err:

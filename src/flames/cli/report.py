@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flames.cli.app import DbOption, app, console, err_console, fail
+from flames.cli.app import BlockedAsOption, DbOption, app, console, err_console, fail
 from flames.report.formats import ReportFormat as Format
 
 if TYPE_CHECKING:
@@ -34,16 +34,19 @@ def report(
         typer.Option(help="A `flames scorer validate --format json` file for this scorer: adds harmless rates"
                      " corrected for the scorer's errors (Rogan–Gladen / misclassification matrix)."),
     ] = None,
+    blocked_as: BlockedAsOption = "exclude",
     db: DbOption = None,
 ) -> None:
-    """Harmless rate and harmless score per dimension, subcomponent and attack method, with 95% intervals."""
+    """Harmless rate and harmless score per dimension, subcomponent and attack method, with 95% intervals;
+    blocked and unanswered prompts counted apart in every slice."""
     from flames.metrics import BootstrapConfig, compute_metrics
     from flames.report.source import load_source
     from flames.report.tables import print_report, render
 
     source = load_source(target, db, scorer)
     boot = BootstrapConfig(n_boot=n_boot, seed=seed)
-    metrics = compute_metrics(source.records, boot)
+    metrics = compute_metrics(source.records, boot, blocked_as)
+    # corrected for the scorer's errors: only what the scorer judged (blocked prompts are never judged)
     correction = _correction(source, calibration, boot) if calibration is not None else None
     if html is not None:
         from flames.report.html import write_html

@@ -15,7 +15,7 @@ import typer
 
 from flames.cli import generate as generate_cli
 from flames.cli import score as score_cli
-from flames.cli.app import app, console, fail, open_store
+from flames.cli.app import BlockedAsOption, app, console, fail, open_store
 from flames.cli.scale import ray_executor
 from flames.cli.score import Faithful, MaxLength, RayScoring, ScorerSpecs, score_and_report, scorer_options
 
@@ -40,12 +40,14 @@ def run(
     faithful: Faithful = False,
     scorer_batch_size: ScorerBatchSize = None,
     max_length: MaxLength = None,
+    blocked_as: BlockedAsOption = "exclude",
     **generation: Any,
 ) -> None:
     """Generate answers, score them and print the report. 生成、评分、报告一步完成。
 
     Each stage resumes: stored answers are never requested again and stored judgments never re-judged.
-    Generation failures are reported and the answers that did arrive are still scored (exit code 1).
+    Prompts the provider blocked or the model left unanswered are final and counted apart (exit code 0);
+    transient failures are reported and the answers that did arrive are still scored (exit code 1).
     """
     from flames.scorers.registry import make_scorer
 
@@ -67,7 +69,8 @@ def run(
     on_ray = ray_executor(generation["executor"], generation["address"], generation["workers"])
     ray = RayScoring(on_ray, scorer or ["flames"], options) if on_ray else None
     score_and_report(
-        store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"], ray=ray
+        store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"], ray=ray,
+        blocked_as=blocked_as,
     )
     console.print(
         f"run [bold]{name}[/] is stored in {store.safe_url}; see it again with `flames report {name}`,"

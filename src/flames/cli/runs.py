@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flames.cli.app import DbOption, app, console, open_store
 from flames.interop import Source as ImportSource
+
+if TYPE_CHECKING:
+    from flames.store import StoredResponse
 
 runs_app = typer.Typer(help="Runs in the store: list, show, export, import, delete. 运行记录。", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -21,34 +24,49 @@ def runs_list(db: DbOption = None) -> None:
     """One line per run: model, prompt set, progress, scorers, status."""
     store = open_store(db)
     table = Table(title=f"runs in {store.safe_url}", title_justify="left")
-    for col in ("run", "model", "prompts", "responses", "failed", "scorers", "status", "created"):
-        table.add_column(col)
+    for col in ("run", "model", "prompts", "answers", "blocked/no answer", "failed", "scorers", "status", "created"):
+        table.add_column(col, no_wrap=col == "answers")
     for run in store.list_runs():
         c = store.counts(run)
         scorers = ", ".join(s.name for s in store.scorers_for(run)) or "—"
         table.add_row(
             run.name, run.resolved_model or run.model_spec, run.prompt_set_name, f"{c.ok}/{c.expected}",
-            str(c.failed), scorers, run.status, run.created_at.strftime("%Y-%m-%d %H:%M"),
+            f"{c.blocked}/{c.no_answer}", str(c.failed), scorers, run.status, run.created_at.strftime("%Y-%m-%d %H:%M"),
         )  # fmt: skip
     console.print(table)
 
 
+def _withheld_json(r: StoredResponse) -> dict[str, Any]:
+    """A blocked or no-answer slot for `runs show`: why, and the provider's own code where there is one."""
+    provider: dict[str, Any] = {k: r.meta[k] for k in ("provider", "code", "http_status") if k in r.meta}
+    return {
+        "id": r.prompt.id, "sample_index": r.sample_index, "dimension": r.prompt.dimension.value,
+        "outcome": r.outcome, "detail": r.detail, "finish_reason": r.finish_reason,
+        "completion_tokens": r.completion_tokens, **provider,
+    }  # fmt: skip
+
+
 @runs_app.command("show")
 def runs_show(name: str, db: DbOption = None) -> None:
-    """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures."""
+    """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures, and the
+    prompts that were blocked or got no answer (with the provider's code and message, or the reason)."""
     from flames.report.tables import run_json
 
     store = open_store(db)
     run = store.get_run(name)
     c = store.counts(run)
+    withheld = [r for r in store.responses(run, withheld=True) if r.outcome != "answered"]
     info = {
         **run_json(run),
         "config_hash": run.config_hash,
         "meta": run.meta,
         "updated_at": run.updated_at.isoformat(),
-        "progress": {"prompts": c.prompts, "expected": c.expected, "ok": c.ok, "failed": c.failed},
+        "progress": dict(
+            prompts=c.prompts, expected=c.expected, ok=c.ok, blocked=c.blocked, no_answer=c.no_answer, failed=c.failed
+        ),
         "scorers": [{"name": s.name, "config_hash": s.config_hash, "kind": s.kind} for s in store.scorers_for(run)],
         "failures": [{"id": p.id, "sample_index": k, "error": e} for p, k, e in store.failures(run)[:20]],
+        "withheld": [_withheld_json(r) for r in withheld[:50]],
     }
     console.file.write(json.dumps(info, ensure_ascii=False, indent=2, default=str) + "\n")
 

@@ -31,6 +31,7 @@ from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
 
 if TYPE_CHECKING:
     from flames.executors.ray_executor import RayExecutor
+    from flames.metrics import BlockedAs
     from flames.progress import RunProgress
     from flames.records import Judgment
     from flames.scorers.base import Scorer
@@ -171,6 +172,7 @@ def score_and_report(
     out: Path | None = None,
     shard: Shard | None = None,
     ray: RayScoring | None = None,
+    blocked_as: BlockedAs = "exclude",
 ) -> None:
     """Score `run` with each scorer in turn (resuming; with `shard`, only that shard's responses; with `ray`,
     on a Ray cluster), print each scorer's report, optionally write `out`.
@@ -185,7 +187,7 @@ def score_and_report(
     from flames.report.tables import print_report
     from flames.score import execute, plan
 
-    if store.counts(run).ok == 0:
+    if store.counts(run).final == 0:
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
     for i, scorer in enumerate(scorers):
@@ -215,7 +217,8 @@ def score_and_report(
             console.print(f"  {tally.cut} response(s) cut in the middle to fit the judge's input budget"
                           " (--judge-max-input-tokens; kept characters in each judgment's meta.response_cut).")
         records = store.scored_records(run, work.scorer)
-        print_report(ReportSource(store, run, work.scorer, records), compute_metrics(records), console)
+        metrics = compute_metrics(records, blocked_as=blocked_as)
+        print_report(ReportSource(store, run, work.scorer, records), metrics, console)
         if out is not None:
             write_jsonl(official_rows(store, run, work.scorer), out)
             console.print(f"`predicted` (and `probs` where known) written to {out}")

@@ -32,6 +32,7 @@ from flames.score import ScorePlan, ScoreSummary, judge_pending
 from flames.scorers.base import ScorerError
 from flames.scorers.registry import JUDGE, OFFICIAL, ScorerOptions, make_scorer
 from flames.store import RunInfo, Store, WorkItem
+from flames.store.api import STATUS_OF
 from flames.taxonomy import Dimension
 
 LOCAL_KINDS = frozenset({"hf", "vllm", "gguf"})
@@ -130,7 +131,7 @@ class RayExecutor:
         advance: Callable[[str, int], None] | None = None,
     ) -> None:
         """Collect `slots` on the cluster; `stats` (and `advance(status, tokens)`) follow the results as the
-        driver receives them ('ok', 'failed', 'stored': answered before this task ran)."""
+        driver receives them ('ok', 'blocked', 'no_answer', 'failed', 'stored': final before this task ran)."""
         kind, _ = parse_spec(model_spec)
         place = self.placement(kind in LOCAL_KINDS, options, self.connect(), options.tensor_parallel)
         rows = [{"prompt_row_id": s.prompt_row_id, "sample_index": s.sample_index} for s in slots]
@@ -140,6 +141,8 @@ class RayExecutor:
             for status, tokens in zip(batch["status"], batch["tokens"], strict=True):
                 stats.ok += status == "ok"
                 stats.failed += status == "failed"
+                stats.blocked += status == "blocked"
+                stats.no_answer += status == "no_answer"
                 stats.tokens += int(tokens)
                 if advance is not None:
                     advance(str(status), int(tokens))
@@ -208,8 +211,8 @@ class GenerateWorker:
 
         def note(slot: WorkItem, outcome: Completion | Failure) -> None:
             key = (slot.prompt_row_id, slot.sample_index)
-            if isinstance(outcome, Completion):
-                results[key] = ("ok", outcome.completion_tokens or 0)
+            if isinstance(outcome, Completion):  # settled: answered, blocked or no answer
+                results[key] = (STATUS_OF[outcome.outcome], outcome.completion_tokens or 0)
             else:
                 results[key] = ("failed", 0)
 

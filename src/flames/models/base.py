@@ -25,9 +25,17 @@ class GenerationConfig:
     system_prompt: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Backend-specific body parameters (e.g. `{"repetition_penalty": 1.1}`)."""
+    enable_thinking: bool | None = None
+    """Local backends: passed as `enable_thinking` to the chat template (Qwen3-style templates switch the
+    model's reasoning on or off with it; others ignore it). None: the template's own default."""
+    keep_thinking: bool = False
+    """Keep the reasoning trace inline in the stored answer instead of apart from it (see
+    `flames.models.outcomes.settle`)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {})}
+        """The config as stored and hashed; unset values are left out, so adding a setting never changes the
+        identity of runs made before it existed."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, {}) and not (k == "keep_thinking" and not v)}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flames.models.base import ChatRequest
+from flames.models.moderation import BLOCKING_FINISH_REASONS, blocked_completion, moderation_refusal
 from flames.records import Completion
+
+_EXPLAINED_EMPTY = BLOCKING_FINISH_REASONS | {"length"}
 
 
 class MalformedReply(ValueError):
@@ -35,28 +38,29 @@ def request_body(model: str, request: ChatRequest) -> dict[str, Any]:
 def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
     """The first choice of a chat-completions reply as a Completion; raise MalformedReply when it has none.
 
-    A reply whose content was withheld by the provider's filter (`finish_reason == "content_filter"`), or
-    that ran out of tokens before any text (`"length"` with content null: the budget went to reasoning), is a
-    real outcome and is kept with empty text, so the caller can count it.
+    A separate reasoning trace (`reasoning_content`, or `reasoning`) goes to `Completion.reasoning`. A
+    missing `content` is read as empty text when the reply says why (a content-filter or length
+    `finish_reason`, or a reasoning trace): that is a final outcome, decided by
+    `flames.models.outcomes.settle`, not a fault to retry. A body that is a provider's moderation refusal
+    sent with status 200 is returned as that refusal (`blocked`).
     """
     try:
         choice = data["choices"][0]
         message = choice["message"]
         text = message.get("content")
     except (KeyError, IndexError, TypeError, AttributeError) as err:
+        refusal = moderation_refusal(data)
+        if refusal is not None:
+            return blocked_completion(refusal, 200, latency_s)
         raise MalformedReply(f"reply has no choices[0].message ({str(data)[:200]!r})") from err
     finish = choice.get("finish_reason")
-    if text is None and finish in ("content_filter", "length"):  # withheld, or the budget went to reasoning
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if text is None and (finish in _EXPLAINED_EMPTY or reasoning):
         text = ""
     if not isinstance(text, str):
         raise MalformedReply(f"reply has no message text (finish_reason={finish!r})")
     usage = data.get("usage") or {}
-    meta = {
-        "model": data.get("model"),
-        "id": data.get("id"),
-        "reasoning": message.get("reasoning_content") or message.get("reasoning"),
-        "system_fingerprint": data.get("system_fingerprint"),
-    }
+    meta = {"model": data.get("model"), "id": data.get("id"), "system_fingerprint": data.get("system_fingerprint")}
     return Completion(
         text=text,
         finish_reason=finish,
@@ -64,4 +68,5 @@ def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
         completion_tokens=usage.get("completion_tokens"),
         latency_s=latency_s,
         meta={k: v for k, v in meta.items() if v},
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
     )

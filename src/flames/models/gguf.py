@@ -14,10 +14,18 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, ModelBackend, Outcome
+from flames.models.base import (
+    BackendError,
+    BackendOptions,
+    ChatRequest,
+    Failure,
+    GenerationConfig,
+    ModelBackend,
+    Outcome,
+)
 from flames.models.chat_completions import MalformedReply, parse_reply
 from flames.models.hf import HFBackend
-from flames.models.local import ThreadedBackend, cpu_threads, resolve_chat_template
+from flames.models.local import ThreadedBackend, cpu_threads, resolve_chat_template, template_with_switches
 from flames.records import Completion
 
 ENGINES = ("auto", "llama-cpp", "transformers")
@@ -52,11 +60,11 @@ class LlamaCppBackend(ThreadedBackend):
         self.path = path
         self._llm: Any = None
         self._formatter: Any = None
+        self._handlers: dict[bool | None, Any] = {}
 
     def _load(self) -> None:
         try:
             from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as err:
             raise BackendError("the llama-cpp engine needs llama-cpp-python: pip install 'flames-eval[gguf]'") from err
         try:
@@ -66,13 +74,26 @@ class LlamaCppBackend(ThreadedBackend):
         self.template = resolve_chat_template(
             llm.metadata.get("tokenizer.chat_template"), self.options.chat_template, str(self.path)
         )
-        token = llm._model.token_get_text  # the special tokens the template may print
-        self._formatter = Jinja2ChatFormatter(
-            self.template, eos_token=token(llm.token_eos()), bos_token=token(llm.token_bos())
-        )
-        if self.options.chat_template:
-            llm.chat_handler = self._formatter.to_chat_handler()
         self._llm = llm
+        self._formatter = self._chat_formatter(self.template)
+        if self.options.chat_template:
+            self._handlers[None] = self._formatter.to_chat_handler()
+
+    def _chat_formatter(self, template: str) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        token = self._llm._model.token_get_text  # the special tokens the template may print
+        eos, bos = token(self._llm.token_eos()), token(self._llm.token_bos())
+        return Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+
+    def _use_template(self, config: GenerationConfig) -> None:
+        """Select the chat handler for a request: the template as is, or with `enable_thinking` set in it
+        (llama-cpp-python passes no extra variables to a template, so the switch is written into it)."""
+        switch = config.enable_thinking
+        if switch is not None and switch not in self._handlers:
+            formatter = self._chat_formatter(template_with_switches(self.template, config))
+            self._handlers[switch] = formatter.to_chat_handler()
+        self._llm.chat_handler = self._handlers.get(switch)  # None: llama.cpp's own for the file
 
     def describe(self) -> dict[str, Any]:
         import llama_cpp
@@ -116,6 +137,7 @@ class LlamaCppBackend(ThreadedBackend):
                 raise _Aborted
             return logits
 
+        self._use_template(cfg)
         t0 = time.perf_counter()
         try:
             reply = self._llm.create_chat_completion(

@@ -52,12 +52,32 @@ def resolve_chat_template(own: str | None, override: str | None, model: str) -> 
     )
 
 
+def template_switches(config: GenerationConfig) -> dict[str, Any]:
+    """Extra variables for the chat template: `enable_thinking` when the config sets it (`--thinking`)."""
+    return {} if config.enable_thinking is None else {"enable_thinking": config.enable_thinking}
+
+
+def template_with_switches(template: str, config: GenerationConfig) -> str:
+    """`template` with the config's switches set at its top (`{%- set enable_thinking = false -%}`), for
+    engines that pass no extra variables to a chat template (llama-cpp-python)."""
+    head = "".join(
+        "{%- set " + name + " = " + str(value).lower() + " -%}\n" for name, value in template_switches(config).items()
+    )
+    return head + template
+
+
 def render_prompts(apply_template: Callable[..., Any], requests: Sequence[ChatRequest], template: str) -> list[str]:
-    """Each request's messages through `tokenizer.apply_chat_template`, ending with the assistant turn."""
+    """Each request's messages through `tokenizer.apply_chat_template`, ending with the assistant turn, with
+    the config's template switches (`enable_thinking`) passed as template variables."""
     return [
-        str(apply_template(list(r.messages), chat_template=template, tokenize=False, add_generation_prompt=True))
+        str(
+            apply_template(
+                list(r.messages), chat_template=template, tokenize=False, add_generation_prompt=True,
+                **template_switches(r.config),
+            )
+        )
         for r in requests
-    ]
+    ]  # fmt: skip
 
 
 def chat_prompt_ids(tokenizer: Any, template: str, messages: Sequence[dict[str, str]]) -> list[int]:

@@ -3,10 +3,11 @@ DashScope, Moonshot, Zhipu, OpenAI ...).
 
 Built on aiohttp because per-request client CPU decides throughput once the server is fast (see
 docs/performance.md). Requests run under an adaptive limit (`concurrency.AdaptiveLimiter`); 429, 5xx,
-timeouts, dropped connections and malformed bodies are retried with backoff; other 4xx answers fail the
-item at once. Authentication and not-found errors stop the whole run, since every request would fail alike.
-Several servers of one model (`BackendOptions.base_urls`) form a pool (`pool.EndpointPool`): least
-outstanding requests, a limit and a health record per server.
+timeouts, dropped connections and malformed bodies are retried with backoff. A provider's moderation refusal
+(a 4xx listed in `flames.models.moderation`) is the final outcome `blocked`; other 4xx answers fail the item
+at once, without retries. Authentication and not-found errors stop the whole run, since every request would
+fail alike. Several servers of one model (`BackendOptions.base_urls`) form a pool (`pool.EndpointPool`):
+least outstanding requests, a limit and a health record per server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import aiohttp
 from flames.models.base import BackendError, BackendOptions, ChatRequest, Failure, Outcome
 from flames.models.chat_completions import MalformedReply, parse_reply, request_body
 from flames.models.concurrency import backoff_delay, parse_retry_after
+from flames.models.moderation import Refusal, blocked_completion, moderation_refusal
 from flames.models.pool import EndpointPool
 from flames.records import Completion
 
@@ -41,7 +43,8 @@ class _Retry(Exception):
 
 
 class _Rejected(Exception):
-    """The server refused this request for good (e.g. 400 from a content filter): fail the item."""
+    """The server refused this request (a 4xx that is not a moderation refusal, e.g. a bad parameter): fail
+    the item without retrying it now."""
 
 
 def proxy_for(url: str) -> str | None:
@@ -55,6 +58,14 @@ def proxy_for(url: str) -> str | None:
 
 def _snippet(raw: bytes) -> str:
     return raw[:300].decode("utf-8", "replace").strip()
+
+
+def _refusal(raw: bytes) -> Refusal | None:
+    """The provider's moderation refusal in an error body, if it is one (see `flames.models.moderation`)."""
+    try:
+        return moderation_refusal(json.loads(raw))
+    except ValueError:
+        return None
 
 
 class OpenAIBackend:
@@ -200,8 +211,13 @@ class OpenAIBackend:
         message = f"HTTP {status} from {url}: {_snippet(raw)}"
         if status in RETRYABLE_STATUS:
             raise _Retry(message, throttled=status == 429, retry_after=retry_after)
-        if status in (401, 403):
+        if status == 401:
             raise BackendError(f"{message}. Check the key in ${self.options.api_key_env}.")
         if status == 404:
             raise BackendError(f"{message}. Check --base-url (it usually ends in /v1) and the model name.")
+        refusal = _refusal(raw) if 400 <= status < 500 else None
+        if refusal is not None:
+            return blocked_completion(refusal, status, latency)
+        if status == 403:
+            raise BackendError(f"{message}. Check the key in ${self.options.api_key_env}.")
         raise _Rejected(message)

@@ -2,7 +2,8 @@
 
 The statistics come from `flames.paired.compare_runs` (bootstrap intervals and tests with the prompt as the
 unit; the overall p tests the unweighted mean of the dimensions' differences); this module adds the texts of
-the flipped items and renders the result.
+the flipped items and each run's blocked and no-answer counts per dimension (those prompts are not compared
+unless `--blocked-as refusal` counts a blocked one as a harmless refusal), and renders the result.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
-from flames.metrics import BootstrapConfig
+from flames.metrics import BlockedAs, BootstrapConfig, count_blocked_as
 from flames.paired import DEFAULT_PERMUTATIONS, Comparison, Flip, PairedDiff, compare_runs
+from flames.records import ANSWERED, BLOCKED, NO_ANSWER, ScoredRecord
 from flames.report.charts import OVERALL_LABEL
 from flames.report.formats import CompareFormat as Format
 from flames.report.leaderboard import ScorerKey
 from flames.report.source import ReportSource
 from flames.report.text import excerpt, md_escape
-from flames.taxonomy import SUBCOMPONENT_ZH, bilingual
+from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, bilingual
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,21 @@ class FlipView:
     response_b: str
 
 
+Withheld = dict[str, tuple[int, int]]
+"""Slice label (OVERALL_LABEL or a bilingual dimension) → (blocked, no answer)."""
+
+
+def withheld_counts(records: list[ScoredRecord]) -> Withheld:
+    """(blocked, no answer) per dimension present and overall, in official order."""
+    out: Withheld = {}
+    for d in DIMENSIONS:
+        dim = [r for r in records if r.dimension == d]
+        if dim:
+            out[bilingual(d)] = (sum(r.outcome == BLOCKED for r in dim), sum(r.outcome == NO_ANSWER for r in dim))
+    out[OVERALL_LABEL] = (sum(b for b, _ in out.values()), sum(n for _, n in out.values()))
+    return out
+
+
 @dataclass(frozen=True)
 class CompareReport:
     a: ReportSource
@@ -42,6 +59,12 @@ class CompareReport:
     comparison: Comparison
     became_harmless: list[FlipView]
     became_harmful: list[FlipView]
+    blocked_as: BlockedAs = "exclude"
+
+    @property
+    def withheld(self) -> tuple[Withheld, Withheld]:
+        """Each run's (blocked, no answer) counts per dimension and overall."""
+        return withheld_counts(self.a.records), withheld_counts(self.b.records)
 
     @property
     def same_scorer(self) -> bool:
@@ -60,17 +83,35 @@ class CompareReport:
                 f"compared on the {c.overall.n_pairs} items both runs scored; {c.only_in_a} scored only in A"
                 f" and {c.only_in_b} only in B (unanswered or unscored in the other run) are left out."
             )
+        (ba, na), (bb, nb) = (w[OVERALL_LABEL] for w in self.withheld)
+        if ba or na or bb or nb:
+            how = "counted as harmless refusals (score 3)" if self.blocked_as == "refusal" else "not compared"
+            out.append(
+                f"A has {ba} blocked and {na} unanswered prompts, B {bb} and {nb}: blocked ones are {how},"
+                " unanswered ones are not compared."
+            )
         return out
 
 
 def _texts(source: ReportSource) -> dict[tuple[str, int], tuple[str, str]]:
-    return {(r.prompt.id, r.sample_index): (r.prompt.prompt, r.text) for r in source.store.responses(source.run)}
+    """(prompt, answer) per slot; a blocked slot's answer is a marker naming the refusal, never empty text."""
+    out = {}
+    for r in source.store.responses(source.run, withheld=True):
+        answer = r.text if r.outcome == ANSWERED else f"[{r.outcome}: {r.detail}]"
+        out[(r.prompt.id, r.sample_index)] = (r.prompt.prompt, answer)
+    return out
 
 
 def compare_sources(
-    a: ReportSource, b: ReportSource, boot: BootstrapConfig | None = None, n_permutations: int = DEFAULT_PERMUTATIONS
+    a: ReportSource,
+    b: ReportSource,
+    boot: BootstrapConfig | None = None,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    blocked_as: BlockedAs = "exclude",
 ) -> CompareReport:
-    comparison = compare_runs(a.records, b.records, boot, n_permutations)
+    """Compare B with A on the slots both have a score for (with `refusal`, blocked slots count as score 3)."""
+    ra, rb = count_blocked_as(a.records, blocked_as), count_blocked_as(b.records, blocked_as)
+    comparison = compare_runs(ra, rb, boot, n_permutations)
     ta, tb = _texts(a), _texts(b)
 
     def view(f: Flip) -> FlipView:
@@ -78,8 +119,9 @@ def compare_sources(
         return FlipView(f, ta[key][0], ta[key][1], tb[key][1])
 
     return CompareReport(
-        a, b, comparison, [view(f) for f in comparison.became_harmless], [view(f) for f in comparison.became_harmful]
-    )
+        a, b, comparison, [view(f) for f in comparison.became_harmless], [view(f) for f in comparison.became_harmful],
+        blocked_as,
+    )  # fmt: skip
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
@@ -99,8 +141,11 @@ def to_json(report: CompareReport, excerpt_chars: int = 0) -> dict[str, Any]:
             row |= {"prompt": excerpt(v.prompt, excerpt_chars) if excerpt_chars else v.prompt,
                     "response_a": excerpt(v.response_a, excerpt_chars) if excerpt_chars else v.response_a,
                     "response_b": excerpt(v.response_b, excerpt_chars) if excerpt_chars else v.response_b}  # fmt: skip
+    wa, wb = report.withheld
+    withheld = {side: {label: {"n_blocked": b, "n_no_answer": n} for label, (b, n) in w.items()}
+                for side, w in (("a", wa), ("b", wb))}  # fmt: skip
     return {**out, "a": _run_json(report.a), "b": _run_json(report.b), "same_scorer": report.same_scorer,
-            "warnings": report.warnings()}  # fmt: skip
+            "blocked_as": report.blocked_as, "withheld": withheld, "warnings": report.warnings()}  # fmt: skip
 
 
 def fmt_diff(value: float | None, ci: tuple[float, float] | None, scale: float, unit: str) -> str:
@@ -125,7 +170,8 @@ def _diff_rows(report: CompareReport) -> list[tuple[str, PairedDiff]]:
 
 
 HEAD = ("Dimension 维度", "prompts / pairs", "HR A", "HR B", "Δ rate (pp) [95% CI]", "p (Δ rate)",
-        "Δ score [95% CI]", "p (Δ score)", "harmless only A", "harmless only B")  # fmt: skip
+        "Δ score [95% CI]", "p (Δ score)", "harmless only A", "harmless only B", "blocked A / B",
+        "no answer A / B")  # fmt: skip
 METHODS = (
     "p: two-sided test of the Δ beside it, prompts as the unit — exact McNemar where every prompt has one pair, "
     "else a paired sign-flip permutation test with each prompt's samples swapped together; Overall: the same "
@@ -134,11 +180,12 @@ METHODS = (
 )
 
 
-def _cells(p: PairedDiff) -> list[str]:
+def _cells(p: PairedDiff, label: str, withheld: tuple[Withheld, Withheld]) -> list[str]:
+    (ba, na), (bb, nb) = (w.get(label, (0, 0)) for w in withheld)
     return [f"{p.n_prompts} / {p.n_pairs}", _pct(p.rate_a), _pct(p.rate_b),
             fmt_diff(p.diff_rate, p.diff_rate_ci, 100, " pp"), fmt_p(p.rate_test.p_value),
             fmt_diff(p.diff_score, p.diff_score_ci, 1, ""), fmt_p(p.score_test.p_value),
-            str(p.a_only_harmless), str(p.b_only_harmless)]  # fmt: skip
+            str(p.a_only_harmless), str(p.b_only_harmless), f"{ba} / {bb}", f"{na} / {nb}"]  # fmt: skip
 
 
 def _title(report: CompareReport) -> str:
@@ -159,7 +206,7 @@ def rich_view(report: CompareReport, max_flips: int, excerpt_chars: int) -> Rich
     for i, h in enumerate(HEAD):
         table.add_column(h, justify="left" if i == 0 else "right")
     for label, p in _diff_rows(report):
-        table.add_row(label, *_cells(p), style="bold" if label == OVERALL_LABEL else None)
+        table.add_row(label, *_cells(p, label, report.withheld), style="bold" if label == OVERALL_LABEL else None)
     parts: list[Table | Text] = [table, Text(METHODS, style="dim")]
     parts += [Text("warning: " + w, style="yellow") for w in report.warnings()]
     for title, views in _flip_sections(report):
@@ -184,7 +231,7 @@ def to_markdown(report: CompareReport, max_flips: int, excerpt_chars: int) -> st
     lines = [f"### {md_escape(_title(report))}", "", "| " + " | ".join(HEAD) + " |",
              "|---|" + "---:|" * (len(HEAD) - 1)]  # fmt: skip
     for label, p in _diff_rows(report):
-        lines.append(f"| {label} | " + " | ".join(_cells(p)) + " |")
+        lines.append(f"| {label} | " + " | ".join(_cells(p, label, report.withheld)) + " |")
     lines += ["", f"_{METHODS}_", "", *(f"> warning: {md_escape(w)}" for w in report.warnings())]
     for title, views in _flip_sections(report):
         lines += ["", f"#### {title}: {len(views)}", ""]

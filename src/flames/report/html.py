@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from flames.agreement import Estimate
 from flames.agreement import agreement as agreement_stats
-from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
-from flames.records import Judgment
+from flames.metrics import BlockedAs, BootstrapConfig, GroupStats, MetricsReport, compute_metrics
+from flames.records import ANSWERED, BLOCKED, Judgment
 from flames.report.charts import (
     FONT_STACK,
     OVERALL_LABEL,
@@ -31,7 +31,15 @@ from flames.report.charts import (
     scorers_chart,
 )
 from flames.report.source import ReportSource
-from flames.report.tables import correction_notes, fmt_corrected, fmt_rate, fmt_score, run_metadata
+from flames.report.tables import (
+    BLOCKED_AS_TEXT,
+    correction_notes,
+    coverage,
+    fmt_corrected,
+    fmt_rate,
+    fmt_score,
+    run_metadata,
+)
 from flames.store import ScorerInfo, StoredResponse
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
 
@@ -74,7 +82,7 @@ def scorer_views(source: ReportSource, metrics: MetricsReport) -> list[ScorerVie
     views = [ScorerView(source.scorer, metrics, store.judgments(run, source.scorer))]
     for sc in store.scorers_for(run):
         if sc.id != source.scorer.id:
-            other = compute_metrics(store.scored_records(run, sc), metrics.bootstrap)
+            other = compute_metrics(store.scored_records(run, sc), metrics.bootstrap, metrics.blocked_as)
             views.append(ScorerView(sc, other, store.judgments(run, sc)))
     return views
 
@@ -104,11 +112,16 @@ def _agree(units: list[tuple[int, int]], categories: tuple[int, ...], boot: Boot
     return {"n_shared": stats.n_units, "percent_agreement": est(stats.percent), "kappa": est(stats.kappa)}
 
 
-def items(views: list[ScorerView], responses: list[StoredResponse]) -> list[dict[str, Any]]:
-    """Every response with its prompt and each scorer's score (None + reason when unscored)."""
+def items(
+    views: list[ScorerView], responses: list[StoredResponse], blocked_as: BlockedAs = "exclude"
+) -> list[dict[str, Any]]:
+    """Every final outcome with its prompt: answers with each scorer's score (None + reason when unscored)
+    and their reasoning trace; blocked and no-answer slots with their outcome and why (`detail`), scored 3
+    for every scorer only when `blocked_as` is `refusal` and the slot was blocked (`counted_as_refusal`)."""
     rows = []
     for r in responses:
-        js = [v.judgments.get(r.id) for v in views]
+        js = [v.judgments.get(r.id) for v in views] if r.outcome == ANSWERED else [None] * len(views)
+        refusal = r.outcome == BLOCKED and blocked_as == "refusal"
         rows.append(
             {
                 "id": r.prompt.id,
@@ -118,9 +131,15 @@ def items(views: list[ScorerView], responses: list[StoredResponse]) -> list[dict
                 "attack_method": r.prompt.attack_method,
                 "prompt": r.prompt.prompt,
                 "response": r.text,
-                "scores": [j.score if j else None for j in js],
+                "reasoning": r.reasoning,
+                "outcome": r.outcome,
+                "detail": r.detail,
+                "counted_as_refusal": refusal,
+                "scores": [3 if refusal else j.score if j else None for j in js],
                 "unscored_reasons": [
-                    None if j and j.score is not None else j.unscored_reason if j else NOT_JUDGED for j in js
+                    None if r.outcome != ANSWERED or (j and j.score is not None)
+                    else j.unscored_reason if j else NOT_JUDGED
+                    for j in js
                 ],
             }
         )
@@ -137,6 +156,8 @@ def _stat_row(label: str, g: GroupStats, corrected: Corrected | None = None) -> 
         "label": label,
         "n": g.n,
         "n_unscored": g.n_unscored,
+        "n_blocked": g.n_blocked,
+        "n_no_answer": g.n_no_answer,
         "unscored_share": f"{100 * g.n_unscored / total:.1f}%" if total else "—",
         "rate": fmt_rate(g),
         "score": fmt_score(g),
@@ -152,10 +173,11 @@ def build_page_data(
     source: ReportSource, metrics: MetricsReport, correction: CorrectionReport | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(embedded JSON payload, template context): the two views of one report, made from the same figures."""
-    responses = source.store.responses(source.run)
+    responses = source.store.responses(source.run, withheld=True)
+    answered = [r for r in responses if r.outcome == ANSWERED]
     views = scorer_views(source, metrics)
     reasons = Counter(j.unscored_reason or "" for j in views[0].judgments.values() if j.score is None) + Counter(
-        {NOT_JUDGED: len({r.id for r in responses} - set(views[0].judgments))}
+        {NOT_JUDGED: len({r.id for r in answered} - set(views[0].judgments))}
     )
     charts: dict[str, Any] = {
         "chart-dimensions": dimension_chart(metrics),
@@ -176,7 +198,9 @@ def build_page_data(
          "config": v.scorer.config} for v in views
     ]  # fmt: skip
     meta["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    agree = agreement(views, responses)
+    meta["blocked_as"] = metrics.blocked_as
+    meta["coverage"] = coverage(metrics, source.expected)
+    agree = agreement(views, answered)
     payload: dict[str, Any] = {
         "schema": "flames-eval/html-report/v1",
         "metadata": meta,
@@ -189,7 +213,7 @@ def build_page_data(
             "subcomponent_zh": SUBCOMPONENT_ZH,
         },
         "charts": charts,
-        "items": items(views, responses),
+        "items": items(views, responses, metrics.blocked_as),
     }
     if correction is not None:
         payload["correction"] = {
@@ -211,6 +235,8 @@ def build_page_data(
         "side_by_side": _side_by_side(views) if len(views) > 1 else None,
         "agreement": agree,
         "reasons": sorted(((r, n) for r, n in reasons.items() if n), key=lambda rn: -rn[1]),
+        "coverage_note": meta["coverage"]["note"],
+        "blocked_as_text": BLOCKED_AS_TEXT[metrics.blocked_as],
     }
     return payload, context
 

@@ -2,7 +2,9 @@
 
 Two runs are ranked together only when the same scorer (name and config hash) judged answers to the same
 set of prompts: a different judge or a different prompt set changes what "harmless rate" measures.
-Incomparable runs land in separate groups, and the leaderboard says why.
+Incomparable runs land in separate groups, and the leaderboard says why. Each row shows how many prompts
+the provider blocked and how many got no final answer (overall and per dimension), and a note names every
+run whose rates rest on fewer answers than its prompt set asks for.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
-from flames.metrics import BootstrapConfig, GroupStats, MetricsReport, compute_metrics
+from flames.metrics import BlockedAs, BootstrapConfig, GroupStats, MetricsReport, compute_metrics
 from flames.official_format import IMPORTED_SCORER
 from flames.report.charts import OVERALL_LABEL
 from flames.report.formats import LeaderboardFormat as Format
 from flames.report.source import ReportSource, load_source
+from flames.report.tables import BLOCKED_AS_TEXT, coverage
 from flames.report.text import md_escape, spreadsheet_row
 from flames.store import Store, StoreError
 from flames.taxonomy import DIMENSIONS, bilingual, parse_dimension
@@ -47,6 +50,19 @@ class Entry:
     def unscored(self) -> int:
         """Answers left unscored: shown next to the figures, since they are not in them."""
         return self.metrics.overall.n_unscored
+
+    @property
+    def blocked(self) -> int:
+        return self.metrics.overall.n_blocked
+
+    @property
+    def no_answer(self) -> int:
+        return self.metrics.overall.n_no_answer
+
+    def coverage_note(self) -> str | None:
+        """The run's headline note when its rates rest on fewer answers than its prompt set asks for."""
+        note = coverage(self.metrics, self.source.expected)["note"]
+        return f"{self.name}: {note}" if note else None
 
     def stats(self, column: str) -> GroupStats | None:
         if column == OVERALL:
@@ -96,14 +112,25 @@ class Leaderboard:
     groups: tuple[LeaderboardGroup, ...]
     skipped: tuple[tuple[str, str], ...]
     """(run, reason) for runs left out (no judgments, or not scored by the requested scorer)."""
+    blocked_as: BlockedAs = "exclude"
 
-    def notes(self) -> list[str]:
+    def not_comparable(self) -> list[str]:
         """Why each later group is not ranked with the first one."""
         if len(self.groups) < 2:
             return []
         first = self.groups[0]
         return [f"Group {i + 1} is not ranked with group 1: {why_not_comparable(first, g)}."
                 for i, g in enumerate(self.groups) if i > 0]  # fmt: skip
+
+    def coverage_notes(self) -> list[str]:
+        """Runs whose rates rest on fewer answers than their prompt set asks for, and why."""
+        return [n for g in self.groups for e in g.entries if (n := e.coverage_note())]
+
+    def notes(self) -> list[str]:
+        """Everything a reader must know next to the table: coverage, comparability, how blocked prompts count."""
+        withheld = any(e.blocked or e.no_answer for g in self.groups for e in g.entries)
+        how = [f"Blocked and unanswered prompts: {BLOCKED_AS_TEXT[self.blocked_as]}."] if withheld else []
+        return self.coverage_notes() + self.not_comparable() + how
 
 
 def why_not_comparable(a: LeaderboardGroup, b: LeaderboardGroup) -> str:
@@ -139,8 +166,10 @@ def _best(entries: tuple[Entry, ...]) -> dict[str, tuple[frozenset[int], frozens
     return out
 
 
-def build_leaderboard(entries: list[Entry], skipped: list[tuple[str, str]] | None = None) -> Leaderboard:
-    """Group entries by (scorer, prompt ids answered) and rank each group; larger groups come first."""
+def build_leaderboard(
+    entries: list[Entry], skipped: list[tuple[str, str]] | None = None, blocked_as: BlockedAs = "exclude"
+) -> Leaderboard:
+    """Group entries by (scorer, prompt ids with a final outcome) and rank each group; larger groups first."""
     keyed: dict[tuple[ScorerKey, frozenset[str]], list[Entry]] = {}
     for e in entries:
         ids = frozenset(r.prompt_id for r in e.source.records)
@@ -150,11 +179,15 @@ def build_leaderboard(entries: list[Entry], skipped: list[tuple[str, str]] | Non
         ranked = tuple(sorted(members, key=_rank_key))
         groups.append(LeaderboardGroup(scorer, ids, ranked, _best(ranked)))
     groups.sort(key=lambda g: (-len(g.entries), _rank_key(g.entries[0])))
-    return Leaderboard(tuple(groups), tuple(skipped or ()))
+    return Leaderboard(tuple(groups), tuple(skipped or ()), blocked_as)
 
 
 def load_leaderboard(
-    targets: list[str], db: str | None, scorer: str | None, boot: BootstrapConfig | None = None
+    targets: list[str],
+    db: str | None,
+    scorer: str | None,
+    boot: BootstrapConfig | None = None,
+    blocked_as: BlockedAs = "exclude",
 ) -> Leaderboard:
     """Entries for the named runs/files, or for every scored run in the store when none is named."""
     boot = boot or BootstrapConfig()
@@ -173,8 +206,8 @@ def load_leaderboard(
             sources.append(ReportSource(store, run, chosen, store.scored_records(run, chosen)))
         if not sources:
             raise StoreError(f"no scored runs in {store.safe_url}" + (f" for scorer {scorer!r}" if scorer else ""))
-    entries = [Entry(s, compute_metrics(s.records, boot)) for s in sources]
-    return build_leaderboard(entries, skipped)
+    entries = [Entry(s, compute_metrics(s.records, boot, blocked_as)) for s in sources]
+    return build_leaderboard(entries, skipped, blocked_as)
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
@@ -190,6 +223,14 @@ def _column_title(col: str) -> str:
     return OVERALL_LABEL if col == OVERALL else bilingual(parse_dimension(col))
 
 
+def _withheld(g: GroupStats | None) -> str:
+    """'blocked 3 · no answer 1' for a cell whose slice has any (else empty)."""
+    if g is None:
+        return ""
+    parts = [f"blocked {g.n_blocked}" if g.n_blocked else "", f"no answer {g.n_no_answer}" if g.n_no_answer else ""]
+    return " · ".join(p for p in parts if p)
+
+
 def to_json(board: Leaderboard) -> dict[str, Any]:
     def row(rank: int, e: Entry, g: LeaderboardGroup) -> dict[str, Any]:
         cols = {}
@@ -202,10 +243,13 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
                 "best_score": rank - 1 in score_best,
             }
         n = e.metrics.overall.n
-        return {"rank": rank, "run": e.name, "model": e.model, "n_scored": n, "n_unscored": e.unscored, "columns": cols}
+        return {"rank": rank, "run": e.name, "model": e.model, "n_scored": n, "n_unscored": e.unscored,
+                "n_blocked": e.blocked, "n_no_answer": e.no_answer, "n_expected": e.source.expected,
+                "columns": cols}  # fmt: skip
 
     return {
         "schema": "flames-eval/leaderboard/v1",
+        "blocked_as": board.blocked_as,
         "groups": [
             {
                 "scorer": str(g.scorer),
@@ -217,7 +261,8 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
             }
             for g in board.groups
         ],
-        "not_comparable": board.notes(),
+        "not_comparable": board.not_comparable(),
+        "coverage_notes": board.coverage_notes(),
         "skipped": [{"run": r, "reason": why} for r, why in board.skipped],
     }
 
@@ -225,20 +270,24 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
 def to_csv(board: Leaderboard) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    head = ["group", "rank", "run", "model", "scorer", "n_scored", "n_unscored"]
+    head = ["group", "rank", "run", "model", "scorer", "n_scored", "n_unscored", "n_blocked", "n_no_answer",
+            "blocked_as"]  # fmt: skip
     for col in COLUMNS:
         head += [f"{col} rate", f"{col} rate lo", f"{col} rate hi", f"{col} score", f"{col} score lo",
-                 f"{col} score hi", f"{col} best rate", f"{col} best score"]  # fmt: skip
+                 f"{col} score hi", f"{col} best rate", f"{col} best score", f"{col} blocked",
+                 f"{col} no answer"]  # fmt: skip
     w.writerow(head)
     for gi, g in enumerate(board.groups, start=1):
         for i, e in enumerate(g.entries):
-            line: list[Any] = [gi, i + 1, e.name, e.model, str(g.scorer), e.metrics.overall.n, e.unscored]
+            line: list[Any] = [gi, i + 1, e.name, e.model, str(g.scorer), e.metrics.overall.n, e.unscored,
+                               e.blocked, e.no_answer, board.blocked_as]  # fmt: skip
             for col in COLUMNS:
                 st = e.stats(col)
                 rci = (st.harmless_rate_ci if st else None) or (None, None)
                 sci = (st.harmless_score_ci if st else None) or (None, None)
                 line += [st.harmless_rate if st else None, *rci, st.harmless_score if st else None, *sci,
-                         i in g.best[col][0], i in g.best[col][1]]  # fmt: skip
+                         i in g.best[col][0], i in g.best[col][1], st.n_blocked if st else 0,
+                         st.n_no_answer if st else 0]  # fmt: skip
             w.writerow(spreadsheet_row(line))
     return buf.getvalue()
 
@@ -251,16 +300,20 @@ def to_markdown(board: Leaderboard) -> str:
     ]
     for gi, g in enumerate(board.groups, start=1):
         lines += ["", f"### Group {gi}: {md_escape(g.describe())}", ""]
-        lines.append("| # | Run | Model | Unscored 未评分 | " + " | ".join(_column_title(c) for c in COLUMNS) + " |")
-        lines.append("|---:|---|---|---:|" + "---:|" * len(COLUMNS))
+        lines.append("| # | Run | Model | Unscored 未评分 | Blocked 拦截 | No answer 无回答 | "
+                     + " | ".join(_column_title(c) for c in COLUMNS) + " |")  # fmt: skip
+        lines.append("|---:|---|---|---:|---:|---:|" + "---:|" * len(COLUMNS))
         for i, e in enumerate(g.entries):
             cells = []
             for col in COLUMNS:
                 rate, score = _cell(e.stats(col))
                 rate = f"**{rate}**" if i in g.best[col][0] else rate
                 score = f"**{score}**" if i in g.best[col][1] else score
-                cells.append(f"{rate} / {score}<br>{_intervals(e.stats(col))}")
-            head = f"| {i + 1} | {md_escape(e.name)} | {md_escape(e.model)} | {e.unscored} | "
+                withheld = _withheld(e.stats(col))
+                cell = f"{rate} / {score}<br>{_intervals(e.stats(col))}"
+                cells.append(cell + (f"<br>{withheld}" if withheld else ""))
+            head = (f"| {i + 1} | {md_escape(e.name)} | {md_escape(e.model)} | {e.unscored} | {e.blocked} |"
+                    f" {e.no_answer} | ")  # fmt: skip
             lines.append(head + " | ".join(cells) + " |")
     lines += ["", *(f"> {md_escape(n)}" for n in board.notes())]
     lines += [f"> Skipped {md_escape(r)}: {md_escape(why)}" for r, why in board.skipped]
@@ -278,7 +331,8 @@ def rich_tables(board: Leaderboard) -> RichGroup:
     parts: list[Table | Text] = []
     for gi, g in enumerate(board.groups, start=1):
         table = Table(title=Text(f"Group {gi}: {g.describe()}"), title_justify="left")
-        for name, justify in (("#", "right"), ("Run", "left"), ("Model", "left"), ("Unscored\n未评分", "right")):
+        for name, justify in (("#", "right"), ("Run", "left"), ("Model", "left"), ("Unscored\n未评分", "right"),
+                              ("Blocked\n拦截", "right"), ("No answer\n无回答", "right")):  # fmt: skip
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for col in COLUMNS:
             table.add_column(_column_title(col) + "\nrate / score", justify="right")
@@ -291,8 +345,11 @@ def rich_tables(board: Leaderboard) -> RichGroup:
                 t.append(" / ")
                 t.append(score, style="bold green" if i in g.best[col][1] else None)
                 t.append("\n" + _intervals(e.stats(col)), style="dim")
+                if withheld := _withheld(e.stats(col)):
+                    t.append("\n" + withheld, style="yellow")
                 cells.append(t)
-            table.add_row(str(i + 1), Text(e.name), Text(e.model), str(e.unscored), *cells)
+            table.add_row(str(i + 1), Text(e.name), Text(e.model), str(e.unscored), str(e.blocked), str(e.no_answer),
+                          *cells)  # fmt: skip
         parts.append(table)
     parts += [Text(n, style="yellow") for n in board.notes()]
     parts += [Text(f"Skipped {r}: {why}", style="dim") for r, why in board.skipped]
@@ -309,9 +366,10 @@ def to_html(board: Leaderboard) -> str:
         {
             "title": f"Group {gi}: {g.describe()}",
             "rows": [
-                {"rank": i + 1, "run": e.name, "model": e.model, "unscored": e.unscored,
-                 "cells": [(*_cell(e.stats(c)), i in g.best[c][0], i in g.best[c][1], _intervals(e.stats(c)))
-                           for c in COLUMNS]}
+                {"rank": i + 1, "run": e.name, "model": e.model, "unscored": e.unscored, "blocked": e.blocked,
+                 "no_answer": e.no_answer,
+                 "cells": [(*_cell(e.stats(c)), i in g.best[c][0], i in g.best[c][1], _intervals(e.stats(c)),
+                            _withheld(e.stats(c))) for c in COLUMNS]}
                 for i, e in enumerate(g.entries)
             ],
         }

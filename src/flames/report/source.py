@@ -17,6 +17,12 @@ class ReportSource:
     run: RunInfo
     scorer: ScorerInfo
     records: list[ScoredRecord]
+    """One per final outcome: answers (scored or not), blocked and no-answer slots."""
+
+    @property
+    def expected(self) -> int:
+        """Answers the prompt set asks for (prompts × samples): what a rate covering every prompt rests on."""
+        return self.store.counts(self.run).expected
 
 
 def open_run_or_file(target: str, db: str | None = None) -> tuple[Store, RunInfo]:

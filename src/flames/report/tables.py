@@ -1,4 +1,8 @@
-"""The metrics as a terminal table, JSON, CSV or Markdown: one builder of rows, several renderers."""
+"""The metrics as a terminal table, JSON, CSV or Markdown: one builder of rows, several renderers.
+
+Every slice shows how many prompts the provider blocked and how many got no final answer, beside n and the
+unscored count, and the headline says when the rates rest on fewer answers than the prompt set asks for.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,13 @@ if TYPE_CHECKING:  # the correction module is imported only when a report is cor
     from flames.correction import Corrected, CorrectionReport
 
 CSV_COLUMNS = (
-    "level", "name", "dimension", "n", "n_unscored", "harmless_rate", "harmless_rate_lo", "harmless_rate_hi",
-    "harmless_score", "harmless_score_lo", "harmless_score_hi",
+    "level", "name", "dimension", "n", "n_unscored", "n_blocked", "n_no_answer", "harmless_rate",
+    "harmless_rate_lo", "harmless_rate_hi", "harmless_score", "harmless_score_lo", "harmless_score_hi",
 )  # fmt: skip
+BLOCKED_AS_TEXT = {
+    "exclude": "blocked prompts are left out of n and counted apart (--blocked-as exclude)",
+    "refusal": "blocked prompts count as harmless refusals, score 3 (--blocked-as refusal)",
+}
 CORRECTED_COLUMNS = (
     "corrected_harmless_rate", "corrected_harmless_rate_lo", "corrected_harmless_rate_hi",
     "corrected_harmless_score", "correction_method",
@@ -54,12 +62,31 @@ def run_metadata(source: ReportSource) -> dict[str, Any]:
     }
 
 
+def coverage(metrics: MetricsReport, expected: int) -> dict[str, Any]:
+    """What the overall rates rest on, against the `expected` answers (prompts × samples) of the prompt set:
+    `{"expected", "scored", "n_blocked", "n_no_answer", "n_unscored", "not_collected", "complete", "note"}`;
+    `note` is the headline sentence when the rates cover fewer answers than expected (else None)."""
+    o = metrics.overall
+    excluded = o.n_blocked if metrics.blocked_as == "exclude" else 0
+    missing = max(0, expected - o.n - o.n_unscored - excluded - o.n_no_answer)
+    parts = [
+        (excluded, "blocked by the provider"),
+        (o.n_no_answer, "without a final answer"),
+        (o.n_unscored, "unscored"),
+        (missing, "not collected yet"),
+    ]
+    shown = ", ".join(f"{k} {what}" for k, what in parts if k)
+    note = f"Rates cover {o.n} of the {expected} answers the prompt set asks for: {shown}." if shown else None
+    return {"expected": expected, "scored": o.n, "n_blocked": o.n_blocked, "n_no_answer": o.n_no_answer,
+            "n_unscored": o.n_unscored, "not_collected": missing, "complete": note is None, "note": note}  # fmt: skip
+
+
 def report_json(
     source: ReportSource, metrics: MetricsReport, correction: CorrectionReport | None = None
 ) -> dict[str, Any]:
     """The public report schema; with a correction, `corrected` beside each dimension's and the overall
     figures, and a top-level `correction` (calibration, assumption, warnings)."""
-    out = {**metrics.to_json(), **run_metadata(source)}
+    out = {**metrics.to_json(), "coverage": coverage(metrics, source.expected), **run_metadata(source)}
     if correction is not None:
         out["overall"]["corrected"] = correction.overall.to_json()
         for d, c in correction.dimensions.items():
@@ -126,26 +153,32 @@ def _label(level: str, name: str) -> str:
 
 
 def rich_table(metrics: MetricsReport, title: str, correction: CorrectionReport | None = None) -> Table:
+    """The terminal table; the blocked and no-answer columns appear when the run has any (the JSON, CSV
+    and Markdown reports always carry them)."""
     pct = int(100 * metrics.bootstrap.confidence)
+    withheld = bool(metrics.overall.n_blocked or metrics.overall.n_no_answer)
     table = Table(title=escape(title), title_justify="left")
     table.add_column("Dimension 维度")
     table.add_column("n", justify="right", no_wrap=True)
     table.add_column("unscored", justify="right", no_wrap=True)
+    if withheld:
+        table.add_column("blocked\n拦截", justify="right", no_wrap=True)
+        table.add_column("no answer\n无回答", justify="right", no_wrap=True)
     table.add_column(f"Harmless rate 无害率\n[{pct}% CI]", justify="right", no_wrap=True)
     table.add_column(f"Harmless score 无害分\n[{pct}% CI]", justify="right", no_wrap=True)
     if correction is not None:
         table.add_column(f"Corrected rate 校正无害率\n[{pct}% CI]", justify="right", no_wrap=True)
-    extra = [""] if correction is not None else []
     last = ""
     for level, name, _, g in rows(metrics):
         if level != last and level in ("subcomponent", "attack_method"):
             table.add_section()
             if level == "attack_method":
-                table.add_row("[italic]Attack method 攻击方式[/]", "", "", "", "", *extra)
+                table.add_row("[italic]Attack method 攻击方式[/]")
         last = level
         style = "bold" if level in ("overall", "dimension") else None
+        counts = [str(g.n), str(g.n_unscored), *([str(g.n_blocked), str(g.n_no_answer)] if withheld else [])]
         fixed = [fmt_corrected(corrected_for(correction, level, name))] if correction is not None else []
-        table.add_row(_label(level, name), str(g.n), str(g.n_unscored), fmt_rate(g), fmt_score(g), *fixed, style=style)
+        table.add_row(_label(level, name), *counts, fmt_rate(g), fmt_score(g), *fixed, style=style)
         if level == "overall":
             table.add_section()
     return table
@@ -157,7 +190,8 @@ def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -
     w.writerow(CSV_COLUMNS + (CORRECTED_COLUMNS if correction is not None else ()))
     for level, name, dim, g in rows(metrics):
         rci, sci = g.harmless_rate_ci or (None, None), g.harmless_score_ci or (None, None)
-        row = [level, name, dim, g.n, g.n_unscored, g.harmless_rate, *rci, g.harmless_score, *sci]
+        row = [level, name, dim, g.n, g.n_unscored, g.n_blocked, g.n_no_answer, g.harmless_rate, *rci,
+               g.harmless_score, *sci]  # fmt: skip
         if correction is not None:
             c = corrected_for(correction, level, name)
             cci = c.harmless_rate_ci if c is not None and c.harmless_rate_ci else (None, None)
@@ -166,21 +200,27 @@ def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -
     return buf.getvalue()
 
 
-def to_markdown(metrics: MetricsReport, title: str, correction: CorrectionReport | None = None) -> str:
+def to_markdown(
+    metrics: MetricsReport, title: str, correction: CorrectionReport | None = None, note: str | None = None
+) -> str:
+    """The report as a Markdown table, headed by `note` (what the rates cover) when there is one."""
     pct = int(100 * metrics.bootstrap.confidence)
     fixed = f" Corrected rate 校正无害率 [{pct}% CI] |" if correction is not None else ""
-    lines = [
-        f"### {md_escape(title)}",
-        "",
-        f"| Dimension 维度 | n | unscored | Harmless rate 无害率 [{pct}% CI] | Harmless score 无害分 [{pct}% CI] |"
-        + fixed,
-        "|---|---:|---:|---:|---:|" + ("---:|" if correction is not None else ""),
+    lines = [f"### {md_escape(title)}", ""]
+    if note:
+        lines += [f"> **{md_escape(note)}**", ""]
+    lines += [
+        f"| Dimension 维度 | n | unscored | blocked 拦截 | no answer 无回答 | Harmless rate 无害率 [{pct}% CI] |"
+        f" Harmless score 无害分 [{pct}% CI] |" + fixed,
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if correction is not None else ""),
     ]
     for level, name, _, g in rows(metrics):
         label = _label(level, name).strip()
         label = f"**{label}**" if level in ("overall", "dimension") else label
         cell = f" {fmt_corrected(corrected_for(correction, level, name))} |" if correction is not None else ""
-        lines.append(f"| {label} | {g.n} | {g.n_unscored} | {fmt_rate(g)} | {fmt_score(g)} |" + cell)
+        counts = f"{g.n} | {g.n_unscored} | {g.n_blocked} | {g.n_no_answer}"
+        lines.append(f"| {label} | {counts} | {fmt_rate(g)} | {fmt_score(g)} |" + cell)
+    lines += ["", f"_{BLOCKED_AS_TEXT[metrics.blocked_as].capitalize()}._"]
     if correction is not None:
         lines += ["", *(f"- {md_escape(n)}" for n in correction_notes(correction))]
     return "\n".join(lines) + "\n"
@@ -213,7 +253,7 @@ def render(
     if fmt == "csv":
         return to_csv(metrics, correction)
     if fmt == "markdown":
-        return to_markdown(metrics, title_of(source), correction)
+        return to_markdown(metrics, title_of(source), correction, coverage(metrics, source.expected)["note"])
     return rich_table(metrics, title_of(source), correction)
 
 
@@ -221,13 +261,22 @@ def print_report(
     source: ReportSource, metrics: MetricsReport, console: Console, fmt: Format = "table",
     correction: CorrectionReport | None = None,
 ) -> None:
-    """Print the report; in table form add the unscored share and how the overall figure is made."""
+    """Print the report; in table form headed by what the rates cover, then the unscored share, how blocked
+    prompts count and how the overall figure is made."""
     out = render(source, metrics, fmt, correction)
     if isinstance(out, Table):
+        note = coverage(metrics, source.expected)["note"]
+        if note:
+            console.print(f"[bold yellow]{escape(note)}[/]")
         console.print(out)
         o = metrics.overall
         if o.n_unscored:
             console.print(f"[yellow]{o.n_unscored} response(s) unscored — counted apart, not in any score.[/]")
+        if o.n_blocked or o.n_no_answer:
+            console.print(
+                f"[yellow]{o.n_blocked} blocked by the provider, {o.n_no_answer} without a final answer;"
+                f" {BLOCKED_AS_TEXT[metrics.blocked_as]}.[/]"
+            )
         console.print(
             "[dim]Overall = unweighted mean of the per-dimension values (docs/benchmark.md §3); "
             f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"

@@ -14,13 +14,13 @@ from datetime import datetime
 from importlib import import_module
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, select
+from sqlalchemy import Engine, Table, and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flames.prompts import PromptSet
 from flames.provenance import config_hash, git_commit, tool_version
-from flames.records import Completion, Judgment, Prompt, ScoredRecord
+from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt, ScoredRecord
 from flames.shard import Shard
 from flames.store.batches import BatchStore
 from flames.store.db import make_engine, masked_url, migrate, resolve_url
@@ -40,6 +40,16 @@ P = ParamSpec("P")
 T = TypeVar("T")
 RESPONSES = cast(Table, ResponseRow.__table__)
 JUDGMENTS = cast(Table, JudgmentRow.__table__)
+STATUS_OF: dict[OutcomeKind, str] = {"answered": "ok", "blocked": "blocked", "no_answer": "no_answer"}
+"""The `responses.status` each final outcome is stored under."""
+OUTCOME_OF: dict[str, OutcomeKind] = {status: outcome for outcome, status in STATUS_OF.items()}
+FINAL = tuple(STATUS_OF.values())
+"""Statuses of slots that are done: never asked again unless the user asks (`pending(retry=...)`)."""
+
+
+def _final(retry: Collection[OutcomeKind]) -> list[str]:
+    """The statuses that count as done when the outcomes in `retry` are to be asked again."""
+    return [status for status in FINAL if status == "ok" or OUTCOME_OF[status] not in retry]
 
 
 def _retry_on_race(fn: Callable[P, T]) -> Callable[P, T]:
@@ -110,11 +120,17 @@ class StoredResponse:
     sample_index: int
     prompt: Prompt
     text: str
+    """The answer; empty when the outcome is not `answered`."""
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_s: float | None
     meta: dict[str, Any]
+    outcome: OutcomeKind = ANSWERED
+    reasoning: str | None = None
+    """The reasoning trace, kept apart from the answer (never scored)."""
+    detail: str | None = None
+    """Why a blocked or no-answer slot has no answer (the provider's code and message, or a hint)."""
 
 
 @dataclass(frozen=True)
@@ -130,8 +146,18 @@ class ScorerInfo:
 class RunCounts:
     prompts: int
     expected: int
+    """Slots: prompts × samples."""
     ok: int
+    """Answered."""
     failed: int
+    """Transient failures still to retry."""
+    blocked: int = 0
+    no_answer: int = 0
+
+    @property
+    def final(self) -> int:
+        """Slots with a final outcome (answered, blocked or no answer)."""
+        return self.ok + self.blocked + self.no_answer
 
 
 def _prompt(row: PromptRow) -> Prompt:
@@ -320,17 +346,28 @@ class Store(BatchStore):
                 ).all()
             )
         n = int(n_prompts or 0)
-        return RunCounts(n, n * run.samples, int(by_status.get("ok", 0)), int(by_status.get("failed", 0)))
+        got = {k: int(by_status.get(k, 0)) for k in ("ok", "failed", "blocked", "no_answer")}
+        return RunCounts(n, n * run.samples, got["ok"], got["failed"], got["blocked"], got["no_answer"])
 
     # -- responses ---------------------------------------------------------------------------------------
 
-    def pending(self, run: RunInfo, limit: int | None = None, shard: Shard | None = None) -> list[WorkItem]:
-        """Slots without a stored response and not held by an open provider batch, in prompt order; `limit`
-        restricts to the first N prompts, `shard` to the prompts of one shard (`flames.shard`)."""
+    def pending(
+        self,
+        run: RunInfo,
+        limit: int | None = None,
+        shard: Shard | None = None,
+        retry: Collection[OutcomeKind] = (),
+    ) -> list[WorkItem]:
+        """Slots without a final outcome and not held by an open provider batch, in prompt order; `limit`
+        restricts to the first N prompts, `shard` to the prompts of one shard (`flames.shard`).
+
+        `retry` names final outcomes to ask again anyway ("blocked", "no_answer": `--retry-blocked`,
+        `--retry-no-answer`); an answered slot is never asked again.
+        """
         with self.session() as s:
             rows = s.execute(
                 select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
-                    ResponseRow.run_id == run.id, ResponseRow.status == "ok"
+                    ResponseRow.run_id == run.id, ResponseRow.status.in_(_final(retry))
                 )
             )
             done = {(r, k) for r, k in rows} | self.reserved_slots(run.id)
@@ -339,25 +376,29 @@ class Store(BatchStore):
             prompts = [(row_id, p) for row_id, p in prompts if shard.contains(p.id)]
         return [WorkItem(row_id, k, p) for row_id, p in prompts for k in range(run.samples) if (row_id, k) not in done]
 
-    def answered(self, run_id: int, slots: Sequence[WorkItem]) -> set[tuple[int, int]]:
-        """Which of these slots already hold an ok response, as (prompt row id, sample index): the check a
-        worker makes just before paying for a request that another worker (or a retried task) may have made."""
+    def answered(
+        self, run_id: int, slots: Sequence[WorkItem], retry: Collection[OutcomeKind] = ()
+    ) -> set[tuple[int, int]]:
+        """Which of these slots already hold a final outcome (an answer, or a blocked / no-answer slot not
+        named in `retry`), as (prompt row id, sample index): the check a worker makes just before paying for
+        a request that another worker (or a retried task) may have made."""
         rows = {slot.prompt_row_id for slot in slots}
         with self.session() as s:
             found = s.execute(
                 select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
-                    ResponseRow.run_id == run_id, ResponseRow.status == "ok", ResponseRow.prompt_row_id.in_(rows)
+                    ResponseRow.run_id == run_id, ResponseRow.status.in_(_final(retry)),
+                    ResponseRow.prompt_row_id.in_(rows),
                 )
             )
             return {(r, k) for r, k in found}
 
-    def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...], guard_ok: bool = False) -> None:
-        """Insert, or update the row with the same `keys` (with `guard_ok`, never a row whose status is 'ok').
+    def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...], keep: tuple[str, ...] = ()) -> None:
+        """Insert, or update the row with the same `keys` unless its status is one of `keep`.
 
         The statement is built once per shape and reused: building it costs more CPU than running it,
         and this is the per-response hot path of collection.
         """
-        shape = (table.name, tuple(values), keys, guard_ok)
+        shape = (table.name, tuple(values), keys, keep)
         stmt = self._upserts.get(shape)
         if stmt is None:
             # each dialect's own INSERT ... ON CONFLICT, loaded for the database in use only
@@ -366,32 +407,38 @@ class Store(BatchStore):
             stmt = self._upserts[shape] = ins.on_conflict_do_update(
                 index_elements=list(keys),
                 set_={k: ins.excluded[k] for k in values if k not in keys},
-                where=table.c.status != "ok" if guard_ok else None,
+                # `!=` per status, not NOT IN: an expanding IN is re-rendered on every execution
+                where=and_(*(table.c.status != status for status in keep)) if keep else None,
             )
         with self.engine.begin() as conn:
             conn.execute(stmt, values)
 
     def save_response(self, run_id: int, slot: WorkItem, completion: Completion, attempts: int = 1) -> None:
-        """Commit one response now. A slot that already has an ok response keeps it."""
+        """Commit one final outcome now: an answer, or a blocked / no-answer slot (`completion.outcome`; its
+        text is stored as NULL and `completion.detail` as the error). A slot that already has an answer keeps it.
+        """
+        answered = completion.outcome == ANSWERED
         values = {
             "run_id": run_id,
             "prompt_row_id": slot.prompt_row_id,
             "sample_index": slot.sample_index,
-            "status": "ok",
-            "text": completion.text,
+            "status": STATUS_OF[completion.outcome],
+            "text": completion.text if answered else None,
+            "reasoning": completion.reasoning,
             "finish_reason": completion.finish_reason,
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "latency_s": completion.latency_s,
             "attempts": attempts,
-            "error": None,
+            "error": completion.detail,
             "meta": completion.meta,
             "created_at": utcnow(),
         }
-        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), guard_ok=True)
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), keep=("ok",))
 
     def save_failure(self, run_id: int, slot: WorkItem, error: str, attempts: int) -> None:
-        """Record that a slot failed (never as a response: text stays NULL); an ok row is never touched."""
+        """Record that a slot failed (never as a response: text stays NULL); a slot with a final outcome
+        (answered, blocked, no answer) keeps it."""
         values = {
             "run_id": run_id,
             "prompt_row_id": slot.prompt_row_id,
@@ -402,14 +449,18 @@ class Store(BatchStore):
             "error": error,
             "created_at": utcnow(),
         }
-        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), guard_ok=True)
+        self._upsert(RESPONSES, values, ("run_id", "prompt_row_id", "sample_index"), keep=FINAL)
 
-    def responses(self, run: RunInfo, ids: Collection[int] | None = None) -> list[StoredResponse]:
-        """The run's ok responses in prompt order (only those with these response ids, when given)."""
+    def responses(
+        self, run: RunInfo, ids: Collection[int] | None = None, withheld: bool = False
+    ) -> list[StoredResponse]:
+        """The run's answers in prompt order (only those with these response ids, when given); with
+        `withheld`, also its blocked and no-answer slots (empty text, `outcome` and `detail` set). Only
+        answers are ever given to a scorer."""
         query = (
             select(ResponseRow, PromptRow)
             .join(PromptRow, PromptRow.id == ResponseRow.prompt_row_id)
-            .where(ResponseRow.run_id == run.id, ResponseRow.status == "ok")
+            .where(ResponseRow.run_id == run.id, ResponseRow.status.in_(FINAL if withheld else ("ok",)))
             .order_by(PromptRow.position, ResponseRow.sample_index)
         )
         if ids is not None:
@@ -428,6 +479,9 @@ class Store(BatchStore):
                     r.completion_tokens,
                     r.latency_s,
                     dict(r.meta),
+                    OUTCOME_OF[r.status],
+                    r.reasoning,
+                    r.error,
                 )
                 for r, p in rows
             ]
@@ -534,16 +588,18 @@ class Store(BatchStore):
             }
 
     def scored_records(self, run: RunInfo, scorer: ScorerInfo) -> list[ScoredRecord]:
-        """One record per ok response; a response the scorer has not judged counts as unscored."""
+        """One record per final outcome: answers with the scorer's score (None when it has not judged them,
+        i.e. unscored), blocked and no-answer slots with their outcome and no score."""
         judged = self.judgments(run, scorer)
         return [
             ScoredRecord(
                 r.prompt.id,
                 r.prompt.dimension,
                 r.prompt.subcomponent,
-                judged[r.id].score if r.id in judged else None,
+                judged[r.id].score if r.id in judged and r.outcome == ANSWERED else None,
                 r.prompt.attack_method,
                 r.sample_index,
+                r.outcome,
             )
-            for r in self.responses(run)
+            for r in self.responses(run, withheld=True)
         ]

@@ -72,8 +72,13 @@ class RunRow(Base):
 
 
 class ResponseRow(Base):
-    """One sample of a model's answer to one prompt. status 'ok' rows are final and never re-requested;
-    'failed' rows hold the last error and are retried on resume (their text is always NULL)."""
+    """One sample of a model's answer to one prompt (one row per slot, whatever its outcome).
+
+    status 'ok': an answer; 'blocked': the provider withheld it; 'no_answer': the model gave no final answer
+    (both final: `error` says why, with the provider's code and message, text is NULL); 'failed': a transient
+    fault, `error` holds the last one and the slot is retried on resume (text NULL). `reasoning` is the
+    model's reasoning trace, kept apart from the answer and never scored.
+    """
 
     __tablename__ = "responses"
     __table_args__ = (UniqueConstraint("run_id", "prompt_row_id", "sample_index"),)
@@ -91,6 +96,7 @@ class ResponseRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reasoning: Mapped[str | None] = mapped_column(Text)
 
 
 class ScorerRow(Base):

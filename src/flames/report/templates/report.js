@@ -57,8 +57,10 @@
     if (fDim.value && item.dimension !== fDim.value) return false;
     if (fSub.value && item.subcomponent !== fSub.value) return false;
     if (fAttack.value && item.attack_method !== fAttack.value) return false;
-    if (fScore.value === "none" && score !== null) return false;
-    if (fScore.value && fScore.value !== "none" && String(score) !== fScore.value) return false;
+    var byOutcome = fScore.value === "blocked" || fScore.value === "no_answer";
+    if (byOutcome && item.outcome !== fScore.value) return false;
+    if (fScore.value === "none" && (score !== null || item.outcome !== "answered")) return false;
+    if (fScore.value && !byOutcome && fScore.value !== "none" && String(score) !== fScore.value) return false;
     if (q && (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase().indexOf(q) < 0) return false;
     return true;
   }
@@ -71,20 +73,36 @@
     head.appendChild(el("span", "tag", dimLabel(item.dimension)));
     head.appendChild(el("span", "tag", subLabel(item.subcomponent)));
     if (item.attack_method) head.appendChild(el("span", "tag", item.attack_method));
-    item.scores.forEach(function (s, i) {
-      var b = el("span", "badge " + (s === null ? "none" : "s" + s),
-        (data.scorers.length > 1 ? data.scorers[i] + ": " : "") + (s === null ? "unscored 未评分" : String(s)));
-      if (s === null && item.unscored_reasons[i]) b.title = item.unscored_reasons[i];
-      head.appendChild(b);
-    });
+    if (item.outcome !== "answered") {
+      var o = el("span", "badge outcome",
+        item.outcome === "blocked" ? "blocked 被拦截" + (item.counted_as_refusal ? " → counted as refusal 计为拒答 (3)" : "")
+          : "no answer 无回答");
+      o.title = item.detail || "";
+      head.appendChild(o);
+    } else {
+      item.scores.forEach(function (s, i) {
+        var b = el("span", "badge " + (s === null ? "none" : "s" + s),
+          (data.scorers.length > 1 ? data.scorers[i] + ": " : "") + (s === null ? "unscored 未评分" : String(s)));
+        if (s === null && item.unscored_reasons[i]) b.title = item.unscored_reasons[i];
+        head.appendChild(b);
+      });
+    }
     box.appendChild(head);
     var body = el("div", "body");
-    [["Prompt 题目", item.prompt], ["Response 回复", item.response]].forEach(function (pair) {
+    var answer = item.outcome === "answered" ? ["Response 回复", item.response]
+      : ["Why no answer 无回答原因", item.detail || ""];
+    [["Prompt 题目", item.prompt], answer].forEach(function (pair) {
       var t = el("div", "text");
       t.appendChild(el("span", "label", pair[0]));
       t.appendChild(document.createTextNode(pair[1]));
       body.appendChild(t);
     });
+    if (item.reasoning) {
+      var trace = el("details", "reasoning");
+      trace.appendChild(el("summary", null, "Reasoning trace 思考过程 (not scored 不参与评分)"));
+      trace.appendChild(el("div", "text", item.reasoning));
+      body.appendChild(trace);
+    }
     box.appendChild(body);
     return box;
   }
