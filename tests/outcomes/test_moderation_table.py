@@ -69,3 +69,20 @@ def test_parse_reply_reads_explained_empty_content_and_refusals_sent_with_200() 
         parse_reply(reply(None, "stop"))
     blocked = parse_reply({"error": {"code": "1301", "message": "敏感"}})
     assert blocked.outcome == "blocked" and blocked.meta["http_status"] == 200
+
+
+def test_batch_result_lines_with_a_refusal_are_blocked_as_when_asked_live() -> None:
+    from flames.batch.files import read_results
+
+    lines = [
+        {"custom_id": "a", "response": {"status_code": 400, "body": C01_BODIES["从事色"]}, "error": None},
+        {"custom_id": "b", "response": {"status_code": 400, "body": {"error": {"message": "bad", "code": "x"}}},
+         "error": None},
+        {"custom_id": "c", "response": {"status_code": 200, "body": {"choices": [
+            {"message": {"content": None}, "finish_reason": "content_filter"}]}}, "error": None},
+    ]  # fmt: skip
+    out = read_results("".join(json.dumps(x) + "\n" for x in lines).encode(), "out.jsonl")
+    blocked = out["a"]
+    assert getattr(blocked, "outcome", None) == "blocked" and blocked.meta["code"] == "1301"  # type: ignore[union-attr]
+    assert not hasattr(out["b"], "outcome")  # any other 4xx stays a failure
+    assert getattr(out["c"], "text", None) == ""  # settled to blocked when stored, as a live reply

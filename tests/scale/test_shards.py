@@ -50,7 +50,8 @@ def test_two_shard_processes_share_one_store(store_url: str, tmp_path: Path) -> 
     run = store.get_run("r")
     assert len({r.prompt.id for r in store.responses(run)}) == N
     assert run.status == "complete"  # decided by the store, whichever shard finished last
-    assert any(f"{N}/{N} answers (complete)" in " ".join(out.split()) for out in outputs), outputs
+    done = f"{N}/{N} final outcomes ({N} answered, 0 blocked, 0 no answer; complete)"
+    assert any(done in " ".join(out.split()) for out in outputs), outputs
 
 
 def test_a_killed_shard_started_again_resumes_its_slice(tmp_path: Path) -> None:

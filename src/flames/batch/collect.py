@@ -112,6 +112,8 @@ async def _import_answers(
         store.update_run(run.id, resolved_model=str(served))
     return {
         "answers": stats.ok,
+        "blocked": stats.blocked,
+        "no_answer": stats.no_answer,
         "failed": stats.failed,
         "already_stored": sum(1 for cid, _ in slots if cid in results) - len(todo),
         "live_requests": 0,

@@ -19,6 +19,7 @@ from flames.batch import BatchError
 from flames.batch.providers import BatchProvider
 from flames.models.base import Failure
 from flames.models.chat_completions import MalformedReply, parse_reply
+from flames.models.moderation import blocked_completion, moderation_refusal
 from flames.records import Completion
 from flames.store.batches import BatchItem
 
@@ -79,7 +80,8 @@ def _error_text(record: dict[str, Any]) -> str:
 
 def read_results(raw: bytes, source: str) -> dict[str, Completion | Failure]:
     """custom_id → outcome for every line of an output or error file: a Completion for a 200 answer (parsed
-    by `chat_completions.parse_reply`), a Failure with the provider's reason for anything else.
+    by `chat_completions.parse_reply`) or a moderation refusal (`blocked`), a Failure with the provider's
+    reason for anything else.
 
     Raises BatchError naming `source` and the line of a line that is not a batch result.
     """
@@ -98,6 +100,8 @@ def read_results(raw: bytes, source: str) -> dict[str, Completion | Failure]:
                 results[custom_id] = parse_reply(response.get("body"))
             except MalformedReply as err:
                 results[custom_id] = Failure(f"batch: malformed reply: {err}")
-        else:
-            results[custom_id] = Failure(_error_text(record))
+        else:  # a provider's moderation refusal is final (blocked), as when asked live
+            refusal = moderation_refusal(response.get("body")) or moderation_refusal({"error": record.get("error")})
+            status = int(response.get("status_code") or 0)
+            results[custom_id] = blocked_completion(refusal, status) if refusal else Failure(_error_text(record))
     return results

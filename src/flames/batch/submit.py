@@ -28,7 +28,7 @@ from flames.models.concurrency import backoff_delay
 from flames.models.openai import DEFAULT_BASE_URL, OpenAIBackend
 from flames.models.registry import parse_spec
 from flames.prompts import PromptSet
-from flames.score import item_of, plan
+from flames.score import has_text, item_of, plan
 from flames.scorers.judge import JudgeScorer
 from flames.scorers.registry import ScorerOptions, make_scorer
 from flames.shard import Shard
@@ -232,7 +232,8 @@ def submit_scoring(
     work = plan(store, run, judge, shard)
 
     async def run_all() -> list[BatchInfo]:
-        lines = await _judge_lines(judge, work.pending, target)
+        # an empty answer is never sent to a judge: `flames score` records it unscored without asking
+        lines = await _judge_lines(judge, [r for r in work.pending if has_text(r)], target)
         meta = {"scorer_spec": spec, "scorer_options": judge_options_record(options)}
         return await _submit(store, run.id, SCORE, lines, target, work.scorer.id, meta) if lines else []
 

@@ -17,6 +17,7 @@ from flames.cli.app import DbOption, app, console, fail
 from flames.shard import SHARD_HELP, Shard, parse_shard
 
 if TYPE_CHECKING:
+    from flames.batch.collect import Collected
     from flames.batch.submit import Submitted
     from flames.executors.ray_executor import RayExecutor
     from flames.store import BatchInfo
@@ -166,7 +167,8 @@ def batch_collect(
     if done.closed:
         console.print(_table(done.closed, f"collected now from run {run}"))
         console.print(
-            f"{done.total('answers') + done.total('judgments')} results imported, {done.total('billed')} requests"
+            f"{done.total('answers') + done.total('judgments')} results imported{_withheld(done)},"
+            f" {done.total('billed')} requests"
             f" billed by the provider ({done.total('prompt_tokens'):,} tokens in,"
             f" {done.total('completion_tokens'):,} out), {done.total('already_stored')} already stored,"
             f" {done.total('failed') + done.total('unanswered')} back to pending,"
@@ -179,6 +181,12 @@ def batch_collect(
         console.print(f"run [bold]{run}[/]: no open batches.")
     c = store.counts(store.get_run(run))
     console.print(f"run [bold]{run}[/] holds {c.ok}/{c.expected} answers in {store.safe_url}.")
+
+
+def _withheld(done: Collected) -> str:
+    """' (and 2 blocked, 1 without an answer)' when a batch's replies held such final outcomes."""
+    blocked, none = done.total("blocked"), done.total("no_answer")
+    return f" (and {blocked} blocked, {none} without an answer)" if blocked or none else ""
 
 
 @batch_app.command("cancel")
