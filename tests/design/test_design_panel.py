@@ -64,7 +64,8 @@ def test_a_try_cut_short_resumes_with_only_what_is_missing(
 ) -> None:
     refuse = {"on": True}
     with panel_servers() as panel:
-        panel.weak.faults = lambda prompt, attempt: "400" if refuse["on"] else None
+        # a 4xx that is not a moderation refusal: a failure, asked again (a refusal would be final, "blocked")
+        panel.weak.faults = lambda prompt, attempt: "bad-request" if refuse["on"] else None
         c = update_settings(store, people["admin"], collection.name, panel=parse_panel(panel.models, panel.scorer))
         p = add_prompt(store, c, people["ann"], draft())[0]
         ev = try_prompt(store, c, people["ann"], p.uid)
@@ -79,6 +80,18 @@ def test_a_try_cut_short_resumes_with_only_what_is_missing(
         assert panel.strong.requests == strong_requests  # its stored answer is never asked again
         assert [m.score for m in ev.models] == [1, 3] and ev.attack_success == 0.5
         assert get_collection(store, c.name).requests_used == 5
+
+
+def test_a_provider_refusal_is_shown_as_blocked_and_never_asked_again(
+    store: Store, paneled: Collection, people: People, panel: Panel, prompt: DesignPrompt
+) -> None:
+    panel.weak.faults = lambda prompt, attempt: "400"  # a DashScope moderation refusal
+    weak, strong = try_prompt(store, paneled, people["ann"], prompt.uid).models
+    assert weak.answer is None and (weak.failure or "").startswith("blocked: blocked by DashScope")
+    assert weak.score is None and strong.score == 3
+    before = panel.weak.requests
+    try_prompt(store, paneled, people["ann"], prompt.uid)
+    assert panel.weak.requests == before == 1  # final: not paid for twice
 
 
 def test_budget_refuses_a_try_it_cannot_cover(

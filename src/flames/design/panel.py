@@ -135,7 +135,10 @@ def evidence(store: Store, collection: Collection, prompt: DesignPrompt) -> Evid
         if run is not None:
             answers = store.responses(run)
             failures = store.failures(run)
-            if answers:
+            withheld = [r for r in store.responses(run, withheld=True) if r.outcome != "answered"]
+            if withheld:  # blocked by the provider, or no final answer: final, shown with why
+                failure = f"{withheld[0].outcome}: {withheld[0].detail}"
+            elif answers:
                 answer = answers[0].text
                 try:
                     scorer = store.resolve_scorer(run, None)
