@@ -48,7 +48,7 @@ def test_store_at_head_opens_without_alembic_and_older_ones_are_upgraded(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     engine = make_engine(url)
-    with engine.begin() as conn:  # as if written by an older version: revision 0001, none of the later tables
+    with engine.begin() as conn:  # as if written by an older version: revision 0001, no later table or column
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
         first = {"prompt_sets", "prompts", "runs", "responses", "scorers", "judgments", "alembic_version"}
         later = set(inspect(conn).get_table_names()) - first
@@ -57,6 +57,7 @@ def test_store_at_head_opens_without_alembic_and_older_ones_are_upgraded(tmp_pat
         tables.reflect(conn, only=sorted(later))
         for table in (t for t in reversed(tables.sorted_tables) if t.name in later):  # children first
             table.drop(conn)
+        conn.exec_driver_sql("ALTER TABLE responses DROP COLUMN reasoning")  # added by 0003_outcomes
     Store(url)
     assert schema_revision(engine) == HEAD_REVISION and set(later) <= set(inspect(engine).get_table_names())
 
