@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from annotate_helpers import XSS
+from annotate_helpers import XSS, claim
 from fastapi.testclient import TestClient
 
 from flames.annotate.projects import import_run
@@ -30,7 +30,9 @@ def test_trace_is_collapsed_escaped_and_blocked_prompts_are_not_items(
     assert import_run(store, run, "think", per_item=1).total == 1
 
     client = client_for("alice")
-    page = client.get(str(client.get("/p/think/next").headers["location"])).text
+    url = claim(client, "think")
+    assert url is not None
+    page = client.get(url).text
     details = re.search(r'<details class="reasoning"[^>]*>(.*?)</details>', page, re.S)
     assert details is not None and " open" not in details.group(0).split(">", 1)[0]  # collapsed
     assert "用户想知道怎么做" in details.group(1) and "<script>" not in details.group(1)
