@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -252,3 +253,10 @@ async def _collect_run(
         described = backend.describe()
         store.update_run(run.id, resolved_model=str(described.get("model")), meta={"backend": described})
         await backend.close()
+
+
+def default_run_name(model_spec: str) -> str:
+    """`openai:qwen2.5:7b` → `openai-qwen2.5-7b`; for paths, the backend and the file or folder name."""
+    kind, _, target = model_spec.partition(":")
+    last = target.rstrip("/").rsplit("/", 1)[-1] or target
+    return re.sub(r"[^\w.-]+", "-", f"{kind}-{last}").strip("-")

@@ -10,7 +10,7 @@ from scoring_support import ChatServer, expected_score, model_and_judge, rubric
 from typer.testing import CliRunner
 
 from flames.cli import app
-from flames.cli.run import default_run_name
+from flames.generate import default_run_name
 from flames.scorers.base import ScorerError
 from flames.store import Store
 from flames.taxonomy import info

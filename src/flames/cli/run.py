@@ -8,7 +8,6 @@ the two never drift apart) plus the scorer options of `flames score`. `--device`
 from __future__ import annotations
 
 import inspect
-import re
 from typing import Annotated, Any
 
 import typer
@@ -28,13 +27,6 @@ ScorerBatchSize = Annotated[
 ]
 
 
-def default_run_name(model_spec: str) -> str:
-    """`openai:qwen2.5:7b` → `openai-qwen2.5-7b`; for paths, the backend and the file or folder name."""
-    kind, _, target = model_spec.partition(":")
-    last = target.rstrip("/").rsplit("/", 1)[-1] or target
-    return re.sub(r"[^\w.-]+", "-", f"{kind}-{last}").strip("-")
-
-
 def run(
     scorer: ScorerSpecs = None,
     faithful: Faithful = False,
@@ -49,6 +41,7 @@ def run(
     Prompts the provider blocked or the model left unanswered are final and counted apart (exit code 0);
     transient failures are reported and the answers that did arrive are still scored (exit code 1).
     """
+    from flames.generate import default_run_name
     from flames.scorers.registry import make_scorer
 
     judge = {p.name: generation.pop(p.name) for p in _JUDGE_PARAMS}

@@ -138,11 +138,10 @@ def scorer_validate(
     Several scorers or prediction files: side by side, with paired tests. The JSON is what `flames report
     --calibration` takes to correct harmless rates for the scorer's errors.
     """
-    from flames.labels.importer import read_manifest
+    from flames.labels.importer import labels_info
     from flames.labels.records import read_labels
     from flames.metrics import BootstrapConfig
     from flames.progress import RunProgress
-    from flames.prompts import sha256_file
     from flames.report.validation import print_validation, render_validation
     from flames.validation import read_predictions, score_labels, validate
 
@@ -169,13 +168,7 @@ def scorer_validate(
                 show = RunProgress(len(records), f"scoring {spec}", err_console) if progress else None
                 bar = stack.enter_context(show) if show is not None else None
                 systems.append(score_labels(records, engine, _advance(bar)))
-    manifest = read_manifest(labels) or {}
-    info = {
-        "path": str(labels), "sha256": sha256_file(labels), "n": len(records),
-        "source": manifest.get("source", {}).get("reader"), "notes": manifest.get("notes") or None,
-        "binary": manifest.get("binary"), "validates_3_vs_2": manifest.get("validates_3_vs_2"),
-    }  # fmt: skip
-    report = validate(records, systems, BootstrapConfig(n_boot=n_boot, seed=seed), info)
+    report = validate(records, systems, BootstrapConfig(n_boot=n_boot, seed=seed), labels_info(labels, len(records)))
     if fmt == "html" and out is not None:
         from flames.report.validation_html import write_validation_html
 

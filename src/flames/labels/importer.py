@@ -129,3 +129,14 @@ def read_manifest(labels: Path | str) -> dict[str, Any] | None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else None
+
+
+def labels_info(labels: Path | str, n: int) -> dict[str, Any]:
+    """What reports record about a label file of `n` records: path, sha256, and the import manifest's
+    source, notes and caveats (binary, validates_3_vs_2) when it has one."""
+    found = read_manifest(labels) or {}
+    return {
+        "path": str(labels), "sha256": sha256_file(Path(labels)), "n": n,
+        "source": found.get("source", {}).get("reader"), "notes": found.get("notes") or None,
+        "binary": found.get("binary"), "validates_3_vs_2": found.get("validates_3_vs_2"),
+    }  # fmt: skip

@@ -83,17 +83,30 @@ def predictions_from_store(store: Store, run: RunInfo, scorer: ScorerInfo) -> Sc
     return ScorerPredictions(label, out, f"scorer:{scorer.name}", scorer.config_hash, dict(scorer.config))
 
 
-def score_labels(labels: Sequence[LabelRecord], scorer: Scorer, progress: Progress | None = None) -> ScorerPredictions:
-    """Run `scorer` on the labels' prompts and responses through the scoring engine, in a throwaway in-memory
-    store (nothing is written to the user's store). Raises what the scorer raises (ScorerError…)."""
-    store = Store("sqlite://")
+def labels_run(store: Store, labels: Sequence[LabelRecord]) -> RunInfo:
+    """The run holding the labels' answers in `store` (created on first use, reopened after): one prompt per
+    label (its id is the label id), one stored response (the label's answer). Named `labels-SHA12` after the
+    sha256 of the records, so the same label set always lands in the same run and its judgments are reused."""
     prompts = tuple(Prompt(r.id, r.dimension, r.subcomponent or "", r.prompt) for r in labels)
     digest = hashlib.sha256(json.dumps([r.to_json() for r in labels], ensure_ascii=False).encode()).hexdigest()
-    run = store.open_run(RunSpec("labels", "labels", "import", {"labels_sha256": digest}),
-                         PromptSet("labels", digest, "labels", prompts))  # fmt: skip
+    name = f"labels-{digest[:12]}"
+    run = store.open_run(RunSpec(name, "labels", "import", {"labels_sha256": digest}),
+                         PromptSet(name, digest, "labels", prompts))  # fmt: skip
     by_id = {r.id: r for r in labels}
     for slot in store.pending(run):
         store.save_response(run.id, slot, Completion(by_id[slot.prompt.id].response))
-    summary = aio.run(score_run(store, store.get_run(run.name), scorer, progress))
+    return store.get_run(name)
+
+
+def score_labels(
+    labels: Sequence[LabelRecord], scorer: Scorer, progress: Progress | None = None, store: Store | None = None
+) -> ScorerPredictions:
+    """Run `scorer` on the labels' prompts and responses through the scoring engine. Without `store`, in a
+    throwaway in-memory store (nothing is written to the user's store); with one, in its `labels_run`, so an
+    interrupted scoring resumes and a scorer never judges the same label set twice. Raises what the scorer
+    raises (ScorerError…)."""
+    store = store or Store("sqlite://")
+    run = labels_run(store, labels)
+    summary = aio.run(score_run(store, run, scorer, progress))
     found = predictions_from_store(store, store.get_run(run.name), summary.scorer)
     return ScorerPredictions(found.name, found.predictions, f"scorer:{scorer.name}", found.config_hash, found.config)
