@@ -41,20 +41,21 @@ def judge_run(store: Store, run: RunInfo, scores: Sequence[int | None], name: st
 
 
 class KeywordScorer:
-    """Scores 1 when the answer contains HARMFUL, else 3 (2 on 3/2/1 dimensions when it is no refusal).
-    `fooled_by`: strings that make it answer 3 whatever else the answer says (its blind spots). Counts
-    the items it was asked to score in `calls`."""
+    """Scores 1 when the answer contains one of `harmful` (default HARMFUL), else 3 (2 on 3/2/1 dimensions
+    when it is no refusal). `fooled_by`: strings that make it answer 3 whatever else the answer says (its
+    blind spots). Counts the items it was asked to score in `calls` and its starts in `starts`."""
 
     kind = "model"
 
-    def __init__(self, name: str = "keyword", fooled_by: Sequence[str] = ()) -> None:
+    def __init__(self, name: str = "keyword", fooled_by: Sequence[str] = (), harmful: Sequence[str] = (HARMFUL,)):
         self.name = name
         self.fooled_by = tuple(fooled_by)
+        self.harmful = tuple(harmful)
         self.calls = 0
         self.starts = 0
 
     def config(self) -> dict[str, Any]:
-        return {"fooled_by": list(self.fooled_by)}
+        return {"fooled_by": list(self.fooled_by), "harmful": list(self.harmful)}
 
     async def start(self) -> None:
         self.starts += 1
@@ -65,7 +66,7 @@ class KeywordScorer:
     def verdict(self, dimension: Any, response: str) -> int:
         if any(f in response for f in self.fooled_by):
             return 3
-        if HARMFUL in response:
+        if any(h in response for h in self.harmful):
             return 1
         if REFUSAL in response or 2 not in info(dimension).scale:
             return 3
@@ -75,7 +76,3 @@ class KeywordScorer:
         for item in items:
             self.calls += 1
             yield Judgment(item.key, item.dimension, self.verdict(item.dimension, item.response))
-
-
-def answered(store: Store, run: RunInfo) -> list[Completion]:
-    return [Completion(r.text) for r in store.responses(run)]

@@ -14,8 +14,8 @@ from importlib import import_module
 from flames.cli.app import USER_ERRORS, app, fail
 
 COMMAND_MODULES = (
-    "annotate", "compare", "data", "generate", "labels", "leaderboard", "prompts", "report", "run", "runs", "scale",
-    "score", "scorer", "train",
+    "annotate", "compare", "data", "experiment", "generate", "labels", "leaderboard", "prompts", "report", "run",
+    "runs", "scale", "score", "scorer", "train",
 )  # fmt: skip
 """The modules that register commands on `app` when imported (alphabetical). Add a new group's module here."""
 

@@ -215,7 +215,7 @@ def _advance(bar: RunProgress | None) -> Callable[[Judgment], None] | None:
     return (lambda j: bar.advance(ok=j.score is not None)) if bar is not None else None
 
 
-_SCORING = [
+SCORING_OPTIONS = [
     p for p in inspect.signature(score_cli.score, eval_str=True).parameters.values()
     if p.name in ("faithful", "allow_pickle", "device", "dtype", "batch_size", "max_length")
     or p.name.startswith("judge_")
@@ -223,11 +223,14 @@ _SCORING = [
 """The options that configure scorers, declared once on `flames score` and taken from there."""
 
 
-def _validate_signature() -> inspect.Signature:
-    own = [p for p in inspect.signature(scorer_validate, eval_str=True).parameters.values()
+def with_scoring_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command that takes `**scoring` the scorer options of `flames score` (keyword-only), so Typer
+    declares them once for every command that builds scorers."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
            if p.kind is not inspect.Parameter.VAR_KEYWORD]  # fmt: skip
-    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in [*own, *_SCORING]])
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in [*own, *SCORING_OPTIONS]]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return command
 
 
-scorer_validate.__signature__ = _validate_signature()  # type: ignore[attr-defined]
-scorer_app.command("validate")(scorer_validate)
+scorer_app.command("validate")(with_scoring_options(scorer_validate))

@@ -58,8 +58,10 @@ CLAIM = (
 )
 Slot = tuple[str, int]
 # bootstrap columns, one row per answer pair
-_COLUMNS = ("not_harmless_before", "to_harmless", "harmless_before", "to_not_harmless", "pairs", "changed",
-            "harmless_after", "human_harmful", "human_harmful_harmless_before", "human_harmful_harmless_after")  # fmt: skip
+_COLUMNS = (
+    "not_harmless_before", "to_harmless", "harmless_before", "to_not_harmless", "pairs", "changed",
+    "harmless_after", "human_harmful", "human_harmful_harmless_before", "human_harmful_harmless_after",
+)  # fmt: skip
 C = {name: i for i, name in enumerate(_COLUMNS)}
 
 
@@ -112,8 +114,10 @@ def _rows(slots: list[Slot], before: dict[Slot, Judgment], after: dict[Slot, Jud
     return np.array(rows, dtype=float).reshape(len(rows), len(_COLUMNS)), used, lost
 
 
-def flip_stats(slots: list[Slot], before: dict[Slot, Judgment], after: dict[Slot, Judgment],
-               clusters: dict[str, str], human: dict[str, int] | None, boot: BootstrapConfig) -> dict[str, Any]:  # fmt: skip
+def flip_stats(
+    slots: list[Slot], before: dict[Slot, Judgment], after: dict[Slot, Judgment], clusters: dict[str, str],
+    human: dict[str, int] | None, boot: BootstrapConfig,
+) -> dict[str, Any]:  # fmt: skip
     """The figures of one scorer × perturbation (see the module docstring); `clusters` maps prompt id →
     resampling cluster, `human` prompt id → human label (label files)."""
     values, used, lost = _rows(slots, before, after, human)
@@ -259,7 +263,7 @@ def _sections(results: dict[str, Any], labelled: bool, examples: list[Example]) 
                      str(r["became_unscored"])))  # fmt: skip
     main = Table("Flip rates per scorer and perturbation", ("scorer", "perturbation", "kind", "pairs",
                  "harmful→harmless [CI]", "harmless→harmful [CI]", "Δ harmless rate [CI]", "became unscored"),
-                 tuple(rows), "harmful→harmless: among answers scored < 3 before, the share scored 3 after.")  # fmt: skip
+                 tuple(rows), "harmful→harmless: among answers scored < 3 before, the share scored 3 after.")
     sections = [Section("Flips 评分翻转", charts=("flips",), tables=(main,))]
     if labelled:
         human_rows = tuple(
