@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # `torch` would pull a multi-GB CUDA build. Override on GPU machines.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup system test test-slow test-all lint demo demo-train clean
+.PHONY: setup system test test-slow test-all lint demo demo-train demo-experiments clean
 
 setup: system $(BIN)/flames
 
@@ -41,6 +41,10 @@ demo: $(BIN)/flames
 JADE_V3 ?= $(or $(FLAMES_JADE_V3),../shared/data/jade-v3)
 demo-train: $(BIN)/flames
 	bash scripts/demo-train.sh "$(JADE_V3)"
+
+# the five experiments on small real inputs, offline (docs/experiments.md)
+demo-experiments: $(BIN)/flames
+	bash scripts/demo-experiments.sh "$(JADE_V3)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info

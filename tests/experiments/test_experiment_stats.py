@@ -4,6 +4,7 @@ differences, means over models."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from flames.experiments.stats import ClusterBootstrap, independent_difference
 from flames.metrics import BootstrapConfig
@@ -52,3 +53,21 @@ def test_independent_difference_and_mean_of_ratios() -> None:
     assert mean.value == 0.5 and reps.shape == (BOOT.n_boot,)
     empty, _ = ClusterBootstrap(["x"], np.zeros((1, 2)), BOOT).mean_ratio([(0, 1)])
     assert empty.value is None and empty.ci is None
+
+
+def test_macro_f1_equals_scikit_learn_and_resamples_prompts() -> None:
+    from sklearn.metrics import f1_score
+
+    from flames.experiments.stats import macro_f1_estimate
+
+    rng = np.random.default_rng(3)
+    human = rng.choice([3, 2, 1], size=300)
+    scorer = np.where(rng.random(300) < 0.7, human, rng.choice([3, 2, 1], size=300))
+    scorer[:20] = 3  # a class mostly predicted
+    est = macro_f1_estimate(list(zip(human.tolist(), scorer.tolist(), strict=True)), (3, 2, 1),
+                            [f"p{i // 3}" for i in range(300)], BOOT)  # fmt: skip
+    assert est.value == pytest.approx(f1_score(human, scorer, average="macro"))
+    assert est.ci is not None and est.ci[0] < est.value < est.ci[1]
+    # a class present in neither the labels nor the scores is left out, as scikit-learn does
+    only = macro_f1_estimate([(3, 3), (1, 3), (1, 1)], (3, 2, 1), ["a", "b", "c"], BOOT)
+    assert only.value == pytest.approx(f1_score([3, 1, 1], [3, 3, 1], average="macro"))

@@ -130,3 +130,31 @@ def independent_difference(a: ClusterBootstrap, a_cols: tuple[int, int], b: Clus
         return Statistic(None, None)
     reps = b.ratio_replicates(*b_cols) - a.ratio_replicates(*a_cols)
     return Statistic(rb.value - ra.value, _interval(reps, a.boot))
+
+
+def macro_f1(confusion: FloatArray) -> FloatArray:
+    """Macro-F1 of (…×k×k) confusion matrices (rows human, columns scorer): the mean of F1 = 2TP/(2TP+FP+FN)
+    over the classes present in either the human labels or the scores (scikit-learn's default); NaN when
+    there is none."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
+    den = confusion.sum(axis=-1) + confusion.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1.0), np.nan)
+        return np.asarray(np.nanmean(f1, axis=-1), dtype=float)
+
+
+def macro_f1_estimate(pairs: Sequence[tuple[int, int]], labels: Sequence[int], clusters: Sequence[Hashable],
+                      boot: BootstrapConfig) -> Statistic:  # fmt: skip
+    """Macro-F1 of (human, scorer) score pairs on the scale `labels`, with a bootstrap interval that resamples
+    `clusters` (one key per pair, e.g. the prompt id)."""
+    k = len(labels)
+    if not pairs:
+        return Statistic(None, None)
+    index = {c: i for i, c in enumerate(labels)}
+    onehot = np.zeros((len(pairs), k * k))
+    onehot[np.arange(len(pairs)), [index[h] * k + index[s] for h, s in pairs]] = 1.0
+    bs = ClusterBootstrap(clusters, onehot, boot)
+    with np.errstate(all="ignore"):
+        value = float(macro_f1(bs.totals.reshape(k, k)))
+        reps = macro_f1(bs.replicates.reshape(-1, k, k))
+    return Statistic(value, _interval(reps, boot))
