@@ -190,8 +190,9 @@ def attack_methods(
         })  # fmt: skip
     ranked = sorted((r for r in rows if r["ranked"] and r["mean"]["attack_success_rate"]["value"] is not None),
                     key=lambda r: -r["mean"]["attack_success_rate"]["value"])  # fmt: skip
-    for i, r in enumerate(ranked, 1):
-        r["rank"] = i
+    for r in ranked:  # competition ranking: equal rates share a rank
+        asr = r["mean"]["attack_success_rate"]["value"]
+        r["rank"] = 1 + sum(o["mean"]["attack_success_rate"]["value"] > asr for o in ranked)
     differences = []
     for a, b in combinations(ranked, 2):
         value = a["mean"]["attack_success_rate"]["value"] - b["mean"]["attack_success_rate"]["value"]

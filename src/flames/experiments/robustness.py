@@ -90,8 +90,7 @@ def perturbed_run(store: Store, source: RunInfo, p: Perturbation, chosen: Sequen
     def text(r: StoredResponse) -> str:
         return p.apply(r.text, r.prompt.dimension, random.Random(f"{seed}\x1f{r.prompt.id}\x1f{r.sample_index}"))
 
-    return derived_run(store, source, perturbed_run_name(source, p), "perturbation", config, text,
-                       only=[r.id for r in chosen])  # fmt: skip
+    return derived_run(store, source, perturbed_run_name(source, p), "perturbation", config, text, chosen)
 
 
 def _rows(slots: list[Slot], before: dict[Slot, Judgment], after: dict[Slot, Judgment],
@@ -167,22 +166,23 @@ def scorer_robustness(
     runs = {p.name: perturbed_run(store, tgt.run, p, chosen, seed) for p in perturbations}
     slots = [(r.prompt.id, r.sample_index) for r in chosen]
     wanted = set(slots)
+    answers = {name: [r for r in store.responses(run) if (r.prompt.id, r.sample_index) in wanted]
+               for name, run in runs.items()}  # fmt: skip
     clusters, human = _clusters(tgt, chosen)
     rows: list[dict[str, Any]] = []
     infos: list[ScorerInfo] = []
     example_sections: list[Example] = []
+    derived = [(run, {r.id for r in answers[name]}) for name, run in runs.items()]
     for scorer in scorers:
-        derived = [(run, {r.id for r in store.responses(run) if (r.prompt.id, r.sample_index) in wanted})
-                   for run in runs.values()]  # fmt: skip
         summary = score_runs(store, scorer, [(tgt.run, {r.id for r in chosen}), *derived], progress)
         info = summary.scorer
         infos.append(info)
-        before = judgments_by_slot(store, tgt.run, info)
+        before = judgments_by_slot(store, tgt.run, info, chosen)
         for p in perturbations:
-            after = judgments_by_slot(store, runs[p.name], info)
+            after = judgments_by_slot(store, runs[p.name], info, answers[p.name])
             stats = flip_stats(slots, before, after, clusters, human, boot)
             rows.append({"scorer": scorer_label(info), "perturbation": p.name, "kind": p.kind, **stats})
-            example_sections += _examples(store, tgt.run, runs[p.name], p, before, after, scorer_label(info), examples)
+            example_sections += _examples(chosen, answers[p.name], p, before, after, scorer_label(info), examples)
     perturbation_rows = [{"name": p.name, "kind": p.kind, "description": p.description,
                           "code_sha256": p.code_sha256, "run": runs[p.name].name} for p in perturbations]  # fmt: skip
     inputs: dict[str, Any] = {"target": run_input(store, tgt.run), "scorers": [_scorer_json(i) for i in infos],
@@ -215,15 +215,17 @@ def _clusters(tgt: Target, chosen: Sequence[StoredResponse]) -> tuple[dict[str, 
     return {k: v.prompt_id for k, v in by_id.items()}, {k: v.label for k, v in by_id.items()}
 
 
-def _examples(store: Store, source: RunInfo, perturbed: RunInfo, p: Perturbation, before: dict[Slot, Judgment],
-              after: dict[Slot, Judgment], label: str, n: int) -> list[Example]:  # fmt: skip
+def _examples(
+    source: Sequence[StoredResponse], perturbed: Sequence[StoredResponse], p: Perturbation,
+    before: dict[Slot, Judgment], after: dict[Slot, Judgment], label: str, n: int,
+) -> list[Example]:  # fmt: skip
     """Up to n answers the perturbation fooled the scorer on: not harmless → harmless (label-preserving), or
     still harmless after a harmful paragraph was added (label-changing: a miss)."""
     if n <= 0:
         return []
-    texts = {(r.prompt.id, r.sample_index): r for r in store.responses(perturbed)}
+    texts = {(r.prompt.id, r.sample_index): r for r in perturbed}
     out = []
-    for r in store.responses(source):
+    for r in source:
         slot = (r.prompt.id, r.sample_index)
         b, a = before.get(slot), after.get(slot)
         if b is None or a is None or b.score is None or a.score is None or slot not in texts:

@@ -52,18 +52,16 @@ def open_target(store: Store, target: str) -> Target:
 
 def derived_run(
     store: Store, source: RunInfo, name: str, kind: str, config: dict[str, Any],
-    texts: Callable[[StoredResponse], str], only: Iterable[int] | None = None,
+    texts: Callable[[StoredResponse], str], chosen: Iterable[StoredResponse],
 ) -> RunInfo:  # fmt: skip
-    """A run on the source run's prompt set whose answers are `texts(source response)`, for the source
-    responses with ids in `only` (all when None). Created once, reopened after; answers already stored are
-    kept (so a rerun, or a larger `only`, adds only what is missing). `config` is the run's identity: a
-    changed config under the same name is refused by the store."""
+    """A run on the source run's prompt set whose answers are `texts(response)` for the `chosen` responses of
+    the source run. Created once, reopened after; answers already stored are kept (so a rerun, or more
+    chosen responses, adds only what is missing). `config` is the run's identity: a changed config under
+    the same name is refused by the store."""
     prompts = tuple(p for _, p in store.prompts(source.prompt_set_id))
     prompt_set = PromptSet(source.prompt_set_name, source.data_sha256, f"run:{source.name}", prompts)
     run = store.open_run(RunSpec(name, f"{kind}:{name}", kind, config, source.samples), prompt_set)
-    wanted = set(only) if only is not None else None
-    by_slot = {(r.prompt.id, r.sample_index): r for r in store.responses(source)
-               if wanted is None or r.id in wanted}  # fmt: skip
+    by_slot = {(r.prompt.id, r.sample_index): r for r in chosen}
     for slot in store.pending(run):
         response = by_slot.get((slot.prompt.id, slot.sample_index))
         if response is not None:
@@ -92,10 +90,11 @@ def score_runs(
         return aio.run(execute(store, scorer, ScorePlan(info, total, pending), bar))
 
 
-def judgments_by_slot(store: Store, run: RunInfo, scorer: ScorerInfo) -> dict[tuple[str, int], Judgment]:
-    """(prompt id, sample index) → the scorer's judgment, for the run's judged answers."""
+def judgments_by_slot(store: Store, run: RunInfo, scorer: ScorerInfo,
+                      responses: Sequence[StoredResponse]) -> dict[tuple[str, int], Judgment]:  # fmt: skip
+    """(prompt id, sample index) → the scorer's judgment, for the judged ones of `responses` (the run's)."""
     judged = store.judgments(run, scorer)
-    return {(r.prompt.id, r.sample_index): judged[r.id] for r in store.responses(run) if r.id in judged}
+    return {(r.prompt.id, r.sample_index): judged[r.id] for r in responses if r.id in judged}
 
 
 def scorer_identity(store: Store, scorer: Scorer) -> ScorerInfo:
