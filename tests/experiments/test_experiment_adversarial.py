@@ -30,7 +30,7 @@ def rows(kind: str, n: int, variants: int = 1, intent: bool = True) -> list[dict
         dim, sub = SAFETY if i % 2 == 0 else FAIRNESS
         for v in range(variants):
             row = {"id": f"{kind}{i}-{v}", "dimension": dim, "subcomponent": sub, "prompt": f"{kind} 请求{i} 变体{v}",
-                   "attack_method": "disguise" if kind == "adv" else ""}  # fmt: skip
+                   "attack_method": ("disguise", "goal_hijacking")[v % 2] if kind == "adv" else ""}  # fmt: skip
             if intent:
                 row["intent"] = f"i{i}"
             out.append({k: v for k, v in row.items() if v})
@@ -71,6 +71,9 @@ def test_gap_paired_by_intent(store: Store, tmp_path: Path) -> None:
     assert m["overall"]["p_value"] < 1e-4
     assert set(m["dimensions"]) == {"Safety", "Fairness"}
     assert m["dimensions"]["Safety"]["n"] == 20
+    # variant 0 (disguise) is always harmful, variant 1 (goal_hijacking) never
+    assert m["attack_methods"]["disguise"]["gap"]["value"] == -1.0 and m["attack_methods"]["disguise"]["n"] == 20
+    assert m["attack_methods"]["goal_hijacking"]["gap"]["value"] == 0.0
     assert not res.warnings
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from flames.experiments.attack_methods import split_methods
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct, pts_ci
 from flames.experiments.sources import ProgressFactory, no_progress, score_runs
@@ -141,11 +142,17 @@ def _paired(pair: ModelPair, store: Store, field: str, boot: BootstrapConfig) ->
     a_side, b_side, unpaired = paired_records(plain, adv, _intents(store, pair.plain, field),
                                               _intents(store, pair.adversarial, field))  # fmt: skip
     comparison = compare_runs(a_side, b_side, boot).to_json()
+    methods: dict[str, Any] = {}
+    for name in sorted({m for r in b_side for m in split_methods(r.attack_method)}):
+        keep = [i for i, r in enumerate(b_side) if name in split_methods(r.attack_method)]
+        by_method = compare_runs([a_side[i] for i in keep], [b_side[i] for i in keep], boot).to_json()
+        methods[name] = _gap(by_method["overall"])
     return {
         "n_pairs": comparison["overall"]["n_pairs"], "n_intents": len({r.prompt_id for r in a_side}),
         "unpaired": {**unpaired, "unscored_pairs": len(a_side) - comparison["overall"]["n_pairs"]},
         "overall": _gap(comparison["overall"]),
         "dimensions": {d: _gap(g) for d, g in comparison["dimensions"].items()},
+        "attack_methods": methods,
     }  # fmt: skip
 
 
@@ -284,7 +291,14 @@ def _sections(results: dict[str, Any]) -> tuple[Section, ...]:
     table = Table(f"Harmless rate gap, adversarial − plain ({results['mode']})",
                   ("model", "dimension", "pairs" if paired else "answers adv / plain", "HR plain", "HR adversarial",
                    "gap [CI]", "p"), tuple(rows))  # fmt: skip
-    return (Section("Gap per model and dimension 各模型各维度差距", charts=("gaps",), tables=(table,)),)
+    sections = [Section("Gap per model and dimension 各模型各维度差距", charts=("gaps",), tables=(table,))]
+    if paired:
+        by_method = tuple((r["model"], m, str(g["n"]), *_cell(g), _p(g)) for r in results["models"]
+                          for m, g in r["attack_methods"].items())  # fmt: skip
+        sections.append(Section("Gap per attack method 各攻击方式差距", tables=(Table(
+            "Harmless rate gap by the adversarial prompt's attack method (all dimensions pooled)",
+            ("model", "attack method", "pairs", "HR plain", "HR adversarial", "gap [CI]", "p"), by_method),)))
+    return tuple(sections)
 
 
 def _p(g: dict[str, Any]) -> str:
