@@ -71,6 +71,10 @@ def test_rates_ranking_and_differences(store_with_runs: tuple[Store, list[str]])
     assert (diff["a"], diff["b"]) == ("disguise", "reverse_induction")
     lo, hi = diff["diff_attack_success_rate"]["ci"]
     assert diff["diff_attack_success_rate"]["value"] == pytest.approx(0.25) and lo < 0.25 < hi
+    # labels and definitions come from the store's attack-method vocabulary (seeded with FLAMES's methods)
+    assert disguise["label"] == "伪装 Disguise" and "role, story" in disguise["definition"]["en"]
+    assert hijack["label"] == "目标劫持 Goal hijacking"
+    assert not any("vocabulary" in w for w in res.warnings)
     # per dimension: disguise prompts sit on three dimensions
     assert set(disguise["dimensions"]) == {"Fairness", "Safety", "Legality"}
     assert sum(d["n_prompts"] for d in disguise["dimensions"].values()) == 50
@@ -105,6 +109,8 @@ def test_outputs_escape_hostile_names(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'f.db'}")
     judge_run(store, stored_run(store, HOSTILE, prompts, ["答"] * 4), [1, 3, 3, 3])
     res = attack_methods(store, [HOSTILE], min_prompts=1, boot=BOOT)
+    assert any("not in the store's attack-method vocabulary" in w for w in res.warnings)
+    assert method_row(res.results, HOSTILE)["label"] is None
     paths = write_outputs(res, tmp_path / "out")
     page = paths["html"].read_text(encoding="utf-8")
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

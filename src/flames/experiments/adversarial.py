@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from flames.experiments.attack_methods import split_methods
+from flames.experiments.attack_methods import methods_of
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct, pts_ci
 from flames.experiments.sources import ProgressFactory, no_progress, score_runs
@@ -143,8 +143,8 @@ def _paired(pair: ModelPair, store: Store, field: str, boot: BootstrapConfig) ->
                                               _intents(store, pair.adversarial, field))  # fmt: skip
     comparison = compare_runs(a_side, b_side, boot).to_json()
     methods: dict[str, Any] = {}
-    for name in sorted({m for r in b_side for m in split_methods(r.attack_method)}):
-        keep = [i for i, r in enumerate(b_side) if name in split_methods(r.attack_method)]
+    for name in sorted({m for r in b_side for m in methods_of(r.attack_method)}):
+        keep = [i for i, r in enumerate(b_side) if name in methods_of(r.attack_method)]
         by_method = compare_runs([a_side[i] for i in keep], [b_side[i] for i in keep], boot).to_json()
         methods[name] = _gap(by_method["overall"])
     return {

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from flames.design.stats import NO_METHOD
+from flames.design.vocabulary import list_methods, split_methods
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct_ci, pts_ci
 from flames.experiments.stats import ClusterBootstrap, Ratio, Statistic, statistic
@@ -30,9 +32,6 @@ from flames.store import RunInfo, ScorerInfo, Store
 from flames.taxonomy import DIMENSIONS, HARMLESS, Dimension, bilingual
 
 NAME = "attack-methods"
-NO_METHOD = "(none)"
-"""The row of prompts without an attack method."""
-SEPARATOR = "+"
 DEFAULT_MIN_PROMPTS = 30
 """At 30 prompts a harmless rate's 95% interval spans about ±18 points: fewer cannot rank anything."""
 CLAIM = (
@@ -47,10 +46,9 @@ class AttackMethodsError(ValueError):
     """Runs that cannot answer the question (no attack methods, nothing scored); the message says why."""
 
 
-def split_methods(field: str | None) -> list[str]:
-    """`disguise+goal_hijacking` → both names; no method → [NO_METHOD]."""
-    names = [p.strip() for p in (field or "").split(SEPARATOR) if p.strip()]
-    return names or [NO_METHOD]
+def methods_of(field: str | None) -> list[str]:
+    """The rows an answer counts in: its prompt's methods (`a+b` → both), or `(none)`."""
+    return split_methods(field) or [NO_METHOD]
 
 
 @dataclass(frozen=True)
@@ -140,9 +138,9 @@ def attack_methods(
         raise AttackMethodsError("name at least one scored run")
     boot = boot or BootstrapConfig()
     models = load_models(store, runs, scorer)
-    methods_of = {r.prompt_id: split_methods(r.attack_method) for m in models for r in m.records}
+    by_prompt = {r.prompt_id: methods_of(r.attack_method) for m in models for r in m.records}
     prompts: dict[str, set[str]] = {}
-    for pid, names in methods_of.items():
+    for pid, names in by_prompt.items():
         for name in names:
             prompts.setdefault(name, set()).add(pid)
     if set(prompts) == {NO_METHOD}:
@@ -151,19 +149,23 @@ def attack_methods(
             " theirs (field attack_method; several joined with '+')"
         )
     methods = sorted(prompts, key=lambda m: (m == NO_METHOD, m))
+    vocabulary = {m.name: m for m in list_methods(store)}
+    unknown = [m for m in methods if m != NO_METHOD and m not in vocabulary]
     warnings = []
+    if unknown:
+        warnings.append(f"not in the store's attack-method vocabulary (no definition shown): {', '.join(unknown)}")
     labels = {scorer_label(m.scorer) for m in models}
     if len(labels) > 1:
         warnings.append(f"the runs were judged by different scorers ({', '.join(sorted(labels))}): their rates"
                         " are not comparable")  # fmt: skip
     # method × model
     keys = [(name, j) for name in methods for j in range(len(models))]
-    main, cols, unscored = _bootstrap(models, keys, lambda j, r: [(n, j) for n in split_methods(r.attack_method)],
+    main, cols, unscored = _bootstrap(models, keys, lambda j, r: [(n, j) for n in methods_of(r.attack_method)],
                                       boot)  # fmt: skip
     dims = sorted({r.dimension for m in models for r in m.records}, key=DIMENSIONS.index)
     dim_keys = [(name, d, j) for name in methods for d in dims for j in range(len(models))]
     by_dim, dim_cols, dim_unscored = _bootstrap(
-        models, dim_keys, lambda j, r: [(n, r.dimension, j) for n in split_methods(r.attack_method)], boot
+        models, dim_keys, lambda j, r: [(n, r.dimension, j) for n in methods_of(r.attack_method)], boot
     )
     rows: list[dict[str, Any]] = []
     mean_reps: dict[str, np.ndarray[Any, Any]] = {}
@@ -178,12 +180,15 @@ def attack_methods(
             if present:
                 dim_rows[d.value] = {
                     "n_prompts": len({r.prompt_id for m in models for r in m.records
-                                      if r.dimension == d and name in split_methods(r.attack_method)}),
+                                      if r.dimension == d and name in methods_of(r.attack_method)}),
                     "models": {models[j].name: _rate_json(by_dim.ratio(*dim_cols.pair((name, d, j))),
                                                           dim_unscored[(name, d, j)]) for j in present},
                 }  # fmt: skip
+        known = vocabulary.get(name)
         rows.append({
-            "method": name, "n_prompts": len(prompts[name]), "ranked": len(prompts[name]) >= min_prompts,
+            "method": name, "label": known.label if known else None,
+            "definition": {"zh": known.definition_zh, "en": known.definition_en} if known else None,
+            "n_prompts": len(prompts[name]), "ranked": len(prompts[name]) >= min_prompts,
             "models": {m.name: _rate_json(main.ratio(*pairs[j]), unscored[(name, j)]) for j, m in enumerate(models)},
             "mean": {"harmless_rate": _statistic_json(mean_hr), "attack_success_rate": _statistic_json(_asr(mean_hr))},
             "dimensions": dim_rows,
@@ -248,7 +253,7 @@ def _sections(results: dict[str, Any], models: list[Model], dims: list[Dimension
     for r in results["methods"]:
         cells = [pct_ci(r["models"][n]["harmless_rate"]["value"], r["models"][n]["harmless_rate"]["ci"]) for n in names]
         asr = r["mean"]["attack_success_rate"]
-        main_rows.append((r["method"], str(r["n_prompts"]), *cells, pct_ci(asr["value"], asr["ci"]),
+        main_rows.append((_name(r), str(r["n_prompts"]), *cells, pct_ci(asr["value"], asr["ci"]),
                           str(r.get("rank", "—" if r["ranked"] else "not ranked"))))  # fmt: skip
     main = Table("Harmless rate per method and model, and model-averaged attack success rate",
                  ("method 攻击方式", "prompts", *[f"HR {n}" for n in names], "mean ASR [CI]", "rank"),
@@ -264,17 +269,26 @@ def _sections(results: dict[str, Any], models: list[Model], dims: list[Dimension
             if cell is None:
                 continue
             rates = [cell["models"].get(n) for n in names]
-            dim_rows.append((r["method"], bilingual(d), str(cell["n_prompts"]),
+            dim_rows.append((_name(r), bilingual(d), str(cell["n_prompts"]),
                              *[pct_ci(x["attack_success_rate"]["value"], x["attack_success_rate"]["ci"]) if x
                                else "—" for x in rates]))
     per_dim = Table("Attack success rate per method × dimension", ("method", "dimension", "prompts",
                                                                     *[f"ASR {n}" for n in names]), tuple(dim_rows))
+    defined = tuple((_name(r), r["definition"]["zh"], r["definition"]["en"]) for r in results["methods"]
+                    if r["definition"])  # fmt: skip
+    definitions = Table("The methods (the store's attack-method vocabulary)", ("method", "定义", "definition"), defined)
     return (
         Section("Methods × models 攻击方式 × 模型", charts=("heatmap", "methods"), tables=(main,)),
         Section("Differences between methods 攻击方式之间的差异", tables=(diffs,),
                 text=("Positive: a's prompts led to harmful answers more often than b's.",)),
         Section("Per dimension 分维度", tables=(per_dim,)),
+        Section("Definitions 定义", tables=(definitions,)),
     )  # fmt: skip
+
+
+def _name(row: dict[str, Any]) -> str:
+    """`disguise 伪装 Disguise`: the method's name and its vocabulary label."""
+    return f"{row['method']} {row['label']}" if row["label"] else row["method"]
 
 
 def _charts(results: dict[str, Any], models: list[Model]) -> dict[str, dict[str, Any]]:
