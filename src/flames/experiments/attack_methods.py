@@ -14,7 +14,7 @@ attack-method table does); the per-dimension table shows where that pooling hide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -103,13 +103,16 @@ class _Columns:
         return 2 * i, 2 * i + 1
 
 
-def _bootstrap(models: list[Model], keys: list[tuple[Any, ...]], key_of: Any,
-               boot: BootstrapConfig) -> tuple[ClusterBootstrap, _Columns, dict[tuple[Any, ...], int]]:  # fmt: skip
-    """One row per (answer, key it counts in): 1 in its key's scored column, and in the harmless column when
-    harmless. Returns the bootstrap, the column layout and the unscored count per key."""
+def _bootstrap(
+    models: list[Model], keys: list[tuple[Any, ...]], key_of: Callable[[int, ScoredRecord], list[tuple[Any, ...]]],
+    boot: BootstrapConfig,
+) -> tuple[ClusterBootstrap, _Columns, dict[tuple[Any, ...], int]]:  # fmt: skip
+    """Per prompt, for every key an answer counts in (`key_of(model index, record)`): scored answers in the
+    key's scored column, harmless ones also in its harmless column. Summed per prompt as they are read, so
+    memory grows with prompts × keys, not answers × keys. Returns the bootstrap, the column layout and the
+    unscored count per key."""
     cols = _Columns({k: i for i, k in enumerate(keys)})
-    rows: list[np.ndarray[Any, Any]] = []
-    clusters: list[str] = []
+    sums: dict[str, np.ndarray[Any, Any]] = {}
     unscored: dict[tuple[Any, ...], int] = dict.fromkeys(keys, 0)
     for j, m in enumerate(models):
         for r in m.records:
@@ -117,13 +120,12 @@ def _bootstrap(models: list[Model], keys: list[tuple[Any, ...]], key_of: Any,
                 if r.score is None:
                     unscored[key] += 1
                     continue
-                row = np.zeros(2 * len(keys))
+                row = sums.setdefault(r.prompt_id, np.zeros(2 * len(keys)))
                 h, n = cols.pair(key)
-                row[h], row[n] = float(r.score == HARMLESS), 1.0
-                rows.append(row)
-                clusters.append(r.prompt_id)
-    values = np.array(rows).reshape(len(rows), 2 * len(keys))
-    return ClusterBootstrap(clusters, values, boot), cols, unscored
+                row[h] += r.score == HARMLESS
+                row[n] += 1
+    values = np.array(list(sums.values())).reshape(len(sums), 2 * len(keys))
+    return ClusterBootstrap(list(sums), values, boot), cols, unscored
 
 
 def attack_methods(
