@@ -64,6 +64,7 @@ def test_gap_paired_by_intent(store: Store, tmp_path: Path) -> None:
     res = adversarial_vs_plain(store, [("m@adv", "m@plain")], boot=BOOT)
     (m,) = res.results["models"]
     assert res.results["mode"] == PAIRED and (m["n_pairs"], m["n_intents"]) == (40, 20)
+    assert (m["model"], m["model_spec"]) == ("m", "openai:m")  # the name the two runs share
     assert m["overall"]["harmless_rate_plain"] == 1.0 and m["overall"]["harmless_rate_adversarial"] == 0.5
     assert m["overall"]["gap"]["value"] == pytest.approx(-0.5)
     lo, hi = m["overall"]["gap"]["ci"]

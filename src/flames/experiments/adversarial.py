@@ -63,8 +63,10 @@ class ModelPair:
 
     @property
     def label(self) -> str:
-        run = self.adversarial
-        return run.resolved_model or run.model_spec
+        """The runs' shared name before `@SET` (`qwen@adv`, `qwen@plain` → `qwen`), else both names."""
+        a, b = self.adversarial.name, self.plain.name
+        common = a.rpartition("@")[0]
+        return common if common and common == b.rpartition("@")[0] else f"{a} / {b}"
 
 
 def collect(
@@ -229,8 +231,8 @@ def adversarial_vs_plain(
     rows = []
     for m in models:
         figures = _paired(m, store, pair_by, boot) if paired else _whole(m, store, boot)
-        rows.append({"model": m.label, "adversarial_run": m.adversarial.name, "plain_run": m.plain.name,
-                     "scorer": scorer_label(m.scorer), **figures})  # fmt: skip
+        rows.append({"model": m.label, "model_spec": m.adversarial.model_spec, "adversarial_run": m.adversarial.name,
+                     "plain_run": m.plain.name, "scorer": scorer_label(m.scorer), **figures})  # fmt: skip
     warnings = []
     if paired and any(r["n_pairs"] == 0 for r in rows):
         warnings.append("no pair could be formed for some model: check that both sets share intent values")
