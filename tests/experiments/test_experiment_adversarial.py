@@ -69,7 +69,8 @@ def test_gap_paired_by_intent(store: Store, tmp_path: Path) -> None:
     assert m["overall"]["gap"]["value"] == pytest.approx(-0.5)
     lo, hi = m["overall"]["gap"]["ci"]
     assert lo <= -0.5 <= hi and hi < 0
-    assert m["overall"]["p_value"] < 1e-4
+    # every intent has two pairs, so its pairs are tested together: a sign-flip test with intents as clusters
+    assert m["overall"]["p_value"] < 1e-3 and "sign-flip" in m["overall"]["test"]
     assert set(m["dimensions"]) == {"Safety", "Fairness"}
     assert m["dimensions"]["Safety"]["n"] == 20
     # variant 0 (disguise) is always harmful, variant 1 (goal_hijacking) never

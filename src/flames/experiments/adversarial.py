@@ -6,7 +6,7 @@ one scorer judges both. Two designs:
 - **paired by intent**: prompts of the two sets that carry the same value in a metadata field (default
   `intent`, e.g. the plain request that an adversarial prompt disguises) form pairs; per model and dimension
   the gap is the mean over pairs of harmless(adversarial) − harmless(plain), with a bootstrap over intents
-  (an intent's pairs move together) and a paired test (`flames.metrics.compare_runs`). An intent with k
+  (an intent's pairs move together) and a paired test (`flames.paired.compare_runs`). An intent with k
   adversarial variants gives k pairs with its plain prompt. Pairs whose two prompts sit in different
   dimensions are dropped (counted): their scores are on different rubrics.
 - **whole sets** (when the prompts carry no such field): per model and dimension the difference of the two
@@ -31,7 +31,8 @@ from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct, pts_ci
 from flames.experiments.sources import ProgressFactory, no_progress, score_runs
 from flames.experiments.stats import ClusterBootstrap, statistic
-from flames.metrics import BootstrapConfig, compare_runs
+from flames.metrics import BootstrapConfig
+from flames.paired import compare_runs
 from flames.models.base import BackendOptions, GenerationConfig
 from flames.prompts import PromptSet
 from flames.records import ScoredRecord
@@ -164,8 +165,7 @@ def _gap(d: dict[str, Any]) -> dict[str, Any]:
         "n": d["n_pairs"], "harmless_rate_plain": d["harmless_rate_a"],
         "harmless_rate_adversarial": d["harmless_rate_b"],
         "gap": {"value": d["diff_harmless_rate"], "ci": d["diff_harmless_rate_ci"]},
-        "p_value": d.get("p_value", d.get("mcnemar_p")),
-        "test": d.get("test") or "exact McNemar on the pairs (harmless vs not)",
+        "p_value": d["p_value"], "test": d["test"],
     }  # fmt: skip
 
 
@@ -258,8 +258,9 @@ def adversarial_vs_plain(
 def _notes(paired: bool, boot: BootstrapConfig) -> tuple[str, ...]:
     pct_level = int(100 * boot.confidence)
     design = (
-        f"paired design: intervals are {pct_level}% bootstraps over pairs; the p-value is the exact McNemar test"
-        " on harmless vs not over the pairs of the slice"
+        f"paired design: intervals are {pct_level}% percentile bootstraps over intents (an intent's pairs move"
+        " together); p: exact McNemar where every intent has one pair, else a sign-flip permutation test with"
+        " intents as clusters (overall: stratified by dimension), from flames.paired"
         if paired else
         f"whole sets: the two sets share no intents, so their prompts are resampled independently ({pct_level}%"
         " percentile bootstrap); the gap compares the sets as a whole (topics, lengths and dimensions differ),"
