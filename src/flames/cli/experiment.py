@@ -17,8 +17,8 @@ from rich.markup import escape
 
 from flames.cli import generate as generate_cli
 from flames.cli import score as score_cli
-from flames.cli.app import DbOption, app, console, err_console, fail
-from flames.cli.scorer import with_scoring_options
+from flames.cli.app import DbOption, app, console, err_console, fail, open_store
+from flames.cli.scorer import print_fold, train_config, with_scoring_options
 from flames.scorers.registry import SPEC_HELP
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from flames.score import Progress
 
 experiment_app = typer.Typer(
-    help="The FLAMES experiments: attack methods, scorer robustness, adversarial vs plain prompts (and scorer"
-    " generalisation and backbones). 实验。",
+    help="The FLAMES experiments: scorer generalisation, backbones, attack methods, scorer robustness,"
+    " adversarial vs plain prompts. 实验。",
     no_args_is_help=True,
 )
 app.add_typer(experiment_app, name="experiment")
@@ -89,10 +89,9 @@ def attack_methods(
     differences between methods, a heat map. 哪些攻击方式有效。"""
     from flames.experiments.attack_methods import AttackMethodsError
     from flames.experiments.attack_methods import attack_methods as experiment
-    from flames.store import Store
 
     try:
-        result = experiment(Store(db), runs, scorer=scorer, min_prompts=min_prompts, boot=_boot(n_boot, seed))
+        result = experiment(open_store(db), runs, scorer=scorer, min_prompts=min_prompts, boot=_boot(n_boot, seed))
     except AttackMethodsError as err:
         raise fail(str(err)) from None
     _finish(result, out, html)
@@ -122,13 +121,12 @@ def scorer_robustness(
     scored again; flip rates with their direction. 能否写出骗过评分器的回答。"""
     from flames.experiments.robustness import scorer_robustness as experiment
     from flames.scorers.registry import make_scorer
-    from flames.store import Store
 
     chosen = _perturbations(perturbation, perturbations)
     options = score_cli.scorer_options(**scoring)
     engines = [make_scorer(spec, options) for spec in scorer]
     try:
-        result = experiment(Store(db), on, engines, chosen, limit=limit, seed=seed, boot=_boot(n_boot, seed),
+        result = experiment(open_store(db), on, engines, chosen, limit=limit, seed=seed, boot=_boot(n_boot, seed),
                             examples=examples, progress=_progress_factory(progress))  # fmt: skip
     except KeyboardInterrupt:
         raise fail("interrupted; rerun the same command to resume (stored judgments are kept).", code=130) from None
@@ -213,10 +211,9 @@ def adversarial_vs_plain(
     from flames.generate import default_run_name
     from flames.prompts import load_prompt_set
     from flames.scorers.registry import make_scorer
-    from flames.store import Store
 
     judge = {p.name: options.pop(p.name) for p in _JUDGE_PARAMS}
-    store = Store(options["db"])
+    store = open_store(options["db"])
     chosen = report_scorer
     if model:
         if adversarial_run or plain_run:
@@ -273,3 +270,108 @@ def _adversarial_signature() -> inspect.Signature:
 
 adversarial_vs_plain.__signature__ = _adversarial_signature()  # type: ignore[attr-defined]
 experiment_app.command("adversarial-vs-plain")(adversarial_vs_plain)
+
+
+LabelsOption = Annotated[Path, typer.Option("--labels", help="Label file (flames labels import; JSONL).")]
+TrainOptions = Annotated[
+    list[str] | None,
+    typer.Option(help="A `flames scorer train` setting as KEY=VALUE (e.g. method=lora, epochs=2). Repeat."),
+]
+Backbone = Annotated[str, typer.Option(help="`tfidf` or a transformers folder / Hub id, trained per fold.")]
+GroupBy = Annotated[
+    str,
+    typer.Option(help="Hold out each value of this field: model, source, subcomponent, dimension, provenance,"
+                 " license or meta.KEY."),
+]  # fmt: skip
+UnseenPrompts = Annotated[bool, typer.Option(help="Also drop a held-out group's prompts from its training labels.")]
+Backbones = Annotated[
+    list[str], typer.Option("--backbone", help="`tfidf` or a transformers folder / Hub id. Repeat; tfidf always"
+                            " joins as a baseline.")
+]  # fmt: skip
+Judges = Annotated[list[str] | None, typer.Option("--scorer", "-s", help=f"A judge baseline, {SPEC_HELP}. Repeat.")]
+Split = Annotated[str, typer.Option(help="prompt (one split by prompt) or model (leave-one-model-out).")]
+WorkDir = Annotated[
+    Path | None, typer.Option(help="Where the trained scorers are kept (default OUT/scorers); reused on a rerun.")
+]
+
+
+@experiment_app.command("generalisation")
+def generalisation(
+    labels: LabelsOption,
+    backbone: Backbone = "tfidf",
+    group_by: GroupBy = "model",
+    unseen_prompts: UnseenPrompts = False,
+    train_option: TrainOptions = None,
+    work_dir: WorkDir = None,
+    out: OutOption = None,
+    n_boot: NBoot = 2000,
+    seed: Seed = 0,
+    html: Html = True,
+    progress: ShowProgress = True,
+    db: DbOption = None,
+) -> None:
+    """Does a scorer generalise to LLMs it never saw: leave-one-model-out (or leave-one-group-out) training; per
+    held-out group the human, raw and corrected harmless rates with intervals, coverage, accuracy and κ.
+    评分器能否泛化到未见过的模型。"""
+    from contextlib import ExitStack
+
+    from flames.experiments.generalisation import generalisation as experiment
+    from flames.labels.records import read_labels
+    from flames.training.events import EventSink, ignore
+    from flames.training.progress import TrainProgress
+
+    out = out or Path("flames-experiments") / "generalisation"
+    config = train_config(backbone, train_option or [])
+    with ExitStack() as stack:
+        sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
+        try:
+            result = experiment(read_labels(labels), labels, config, work_dir or out / "scorers", group_by=group_by,
+                                unseen_prompts=unseen_prompts, seed=seed, boot=_boot(n_boot, seed),
+                                store=open_store(db), on_event=sink, on_fold=print_fold)  # fmt: skip
+        except ValueError as err:
+            raise fail(str(err)) from None
+    _finish(result, out, html)
+
+
+def backbones(
+    labels: LabelsOption,
+    backbone: Backbones,
+    scorer: Judges = None,
+    split: Split = "prompt",
+    test_size: Annotated[float, typer.Option(help="--split prompt: share of prompts held out.")] = 0.3,
+    train_option: TrainOptions = None,
+    work_dir: WorkDir = None,
+    out: OutOption = None,
+    n_boot: NBoot = 2000,
+    seed: Seed = 0,
+    html: Html = True,
+    progress: ShowProgress = True,
+    db: DbOption = None,
+    **scoring: Any,
+) -> None:
+    """Which backbone makes the best scorer: every backbone trained on the same split; accuracy, macro-F1 and
+    linear κ per dimension with intervals, paired tests, training time, items/s and memory; tfidf and LLM
+    judges as baselines. 哪种骨干模型最适合做评分器。"""
+    from contextlib import ExitStack
+
+    from flames.experiments.backbones import backbones as experiment
+    from flames.labels.records import read_labels
+    from flames.scorers.registry import make_scorer
+    from flames.training.events import EventSink, ignore
+    from flames.training.progress import TrainProgress
+
+    out = out or Path("flames-experiments") / "backbones"
+    configs = [train_config(spec, train_option or []) for spec in backbone]
+    judges = [make_scorer(spec, score_cli.scorer_options(**scoring)) for spec in scorer or []]
+    with ExitStack() as stack:
+        sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
+        try:
+            result = experiment(read_labels(labels), labels, configs, work_dir or out / "scorers", split=split,
+                                test_size=test_size, judges=judges, seed=seed, boot=_boot(n_boot, seed),
+                                store=open_store(db), on_event=sink)  # fmt: skip
+        except ValueError as err:
+            raise fail(str(err)) from None
+    _finish(result, out, html)
+
+
+experiment_app.command("backbones")(with_scoring_options(backbones))

@@ -21,7 +21,8 @@ from flames.scorers.registry import SPEC_HELP, make_scorer
 if TYPE_CHECKING:
     from flames.labels.records import LabelRecord
     from flames.progress import RunProgress
-    from flames.training.lomo import LeaveOneModelOut
+    from flames.training import TrainConfig
+    from flames.training.lomo import Fold, LeaveOneModelOut
 
 _LOMO = "Leave-one-model-out"
 
@@ -189,26 +190,36 @@ def _leave_one_model_out(
     """Train and score every fold (see `flames.training.lomo`); print one line per fold."""
     import tempfile
 
-    from flames.training import TrainConfig
     from flames.training.events import EventSink, ignore
     from flames.training.lomo import leave_one_model_out
     from flames.training.progress import TrainProgress
 
-    pairs = [o.partition("=") for o in options]
-    if any(not sep for _, sep, _ in pairs):
-        raise fail(f"--train-option takes KEY=VALUE, got {next(o for o in options if '=' not in o)!r}")
-    config = TrainConfig(backbone=backbone).with_options({k: v for k, _, v in pairs})
+    config = train_config(backbone, options)
     with ExitStack() as stack:
         root = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flames-lomo-")))
         sink: EventSink = stack.enter_context(TrainProgress(err_console)) if progress else ignore
         found = leave_one_model_out(records, config, root, unseen_prompts=unseen_prompts, on_event=sink,
-                                    on_fold=lambda f: err_console.print(
-                                        f"fold {escape(f.model)}: trained on {f.n_train} labels ({f.n_dev} dev), "
-                                        f"scored {f.n_test}; {f.shared_prompts} of its prompts also in training",
-                                        highlight=False))  # fmt: skip
+                                    on_fold=print_fold)  # fmt: skip
     if found.skipped_without_model:
         err_console.print(f"{found.skipped_without_model} label(s) without a `model` left out of leave-one-model-out")
     return found
+
+
+def train_config(backbone: str, options: list[str]) -> TrainConfig:
+    """`--train-backbone`/`--backbone` SPEC with `--train-option KEY=VALUE`s as a checked TrainConfig."""
+    from flames.training import TrainConfig
+
+    pairs = [o.partition("=") for o in options]
+    if any(not sep for _, sep, _ in pairs):
+        raise fail(f"--train-option takes KEY=VALUE, got {next(o for o in options if '=' not in o)!r}")
+    return TrainConfig(backbone=backbone).with_options({k: v for k, _, v in pairs})
+
+
+def print_fold(fold: Fold) -> None:
+    """One line per finished leave-one-model-out fold."""
+    line = (f"fold {escape(fold.model)}: trained on {fold.n_train} labels ({fold.n_dev} dev), scored {fold.n_test};"
+            f" {fold.shared_prompts} of its prompts also in training")  # fmt: skip
+    err_console.print(line, highlight=False)
 
 
 def _advance(bar: RunProgress | None) -> Callable[[Judgment], None] | None:

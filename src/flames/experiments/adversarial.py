@@ -27,15 +27,17 @@ from typing import Any
 import numpy as np
 
 from flames.experiments.attack_methods import methods_of
+from flames.experiments.charts import chart_layout, estimate_bars
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct, pts_ci
 from flames.experiments.sources import ProgressFactory, no_progress, score_runs
 from flames.experiments.stats import ClusterBootstrap, statistic
 from flames.metrics import BootstrapConfig
-from flames.paired import compare_runs
 from flames.models.base import BackendOptions, GenerationConfig
+from flames.paired import compare_runs
 from flames.prompts import PromptSet
 from flames.records import ScoredRecord
+from flames.report.charts import OVERALL_LABEL
 from flames.scorers.base import Scorer
 from flames.store import RunInfo, ScorerInfo, Store
 from flames.taxonomy import DIMENSIONS, HARMLESS, bilingual
@@ -309,20 +311,11 @@ def _p(g: dict[str, Any]) -> str:
 
 
 def _charts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from flames.report.charts import FONT_STACK
-
     data = []
     for r in results["models"]:
         keys = [d for d in DIMENSIONS if d.value in r["dimensions"]]
         gaps = [r["dimensions"][d.value]["gap"] for d in keys] + [r["overall"]["gap"]]
-        data.append({
-            "type": "bar", "name": r["model"], "x": [bilingual(d) for d in keys] + ["Overall 总体"],
-            "y": [None if g["value"] is None else 100 * g["value"] for g in gaps],
-            "error_y": {"type": "data", "symmetric": False, "visible": True,
-                        "array": [100 * (g["ci"][1] - g["value"]) if g["ci"] else None for g in gaps],
-                        "arrayminus": [100 * (g["value"] - g["ci"][0]) if g["ci"] else None for g in gaps]},
-        })  # fmt: skip
-    layout = {"title": {"text": "Harmless rate gap, adversarial − plain (points) 无害率差距（百分点）"},
-              "font": {"family": FONT_STACK}, "barmode": "group", "margin": {"l": 60, "r": 20, "t": 50, "b": 80},
-              "legend": {"orientation": "h", "y": -0.25}}  # fmt: skip
+        data.append(estimate_bars(r["model"], [bilingual(d) for d in keys] + [OVERALL_LABEL], gaps))
+    layout = chart_layout("Harmless rate gap, adversarial − plain (points) 无害率差距（百分点）",
+                          legend={"orientation": "h", "y": -0.25})  # fmt: skip
     return {"gaps": {"data": data, "layout": layout}}

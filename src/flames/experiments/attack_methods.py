@@ -23,6 +23,7 @@ import numpy as np
 
 from flames.design.stats import NO_METHOD
 from flames.design.vocabulary import list_methods, split_methods
+from flames.experiments.charts import chart_layout, estimate_bars
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct_ci, pts_ci
 from flames.experiments.stats import ClusterBootstrap, Ratio, Statistic, statistic
@@ -294,38 +295,22 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def _charts(results: dict[str, Any], models: list[Model]) -> dict[str, dict[str, Any]]:
-    from flames.report.charts import FONT_STACK
-
     names = [m.name for m in models]
     rows = results["methods"]
-    z, text = [], []
-    for r in rows:
-        line, labels = [], []
-        for n in names:
-            asr = r["models"][n]["attack_success_rate"]["value"]
-            line.append(None if asr is None else round(100 * asr, 1))
-            labels.append("—" if asr is None else f"{100 * asr:.0f}% (n={r['models'][n]['n']})")
-        z.append(line)
-        text.append(labels)
-    heat = {
-        "data": [{"type": "heatmap", "z": z, "x": names, "y": [r["method"] for r in rows], "text": text,
-                  "texttemplate": "%{text}", "colorscale": "Reds", "zmin": 0, "zmax": 100,
-                  "colorbar": {"title": {"text": "ASR %"}}}],
-        "layout": {"title": {"text": "Attack success rate 攻击成功率 (%): method × model"},
-                   "font": {"family": FONT_STACK},
-                   "height": max(320, 90 + 36 * len(rows)), "margin": {"l": 200, "r": 20, "t": 50, "b": 80},
-                   "yaxis": {"autorange": "reversed"}},
-    }  # fmt: skip
+    z = [[None if (a := r["models"][n]["attack_success_rate"]["value"]) is None else round(100 * a, 1) for n in names]
+         for r in rows]  # fmt: skip
+    text = [[f"{v:.0f}% (n={r['models'][n]['n']})" if v is not None else "—" for v, n in zip(line, names, strict=True)]
+            for line, r in zip(z, rows, strict=True)]  # fmt: skip
+    heat = {"type": "heatmap", "z": z, "x": names, "y": [_name(r) for r in rows], "text": text,
+            "texttemplate": "%{text}", "colorscale": "Reds", "zmin": 0, "zmax": 100,
+            "colorbar": {"title": {"text": "ASR %"}}}  # fmt: skip
     means = [r["mean"]["attack_success_rate"] for r in rows]
-    bars = {
-        "data": [{"type": "bar", "x": [r["method"] for r in rows],
-                  "y": [None if m["value"] is None else 100 * m["value"] for m in means],
-                  "error_y": {"type": "data", "symmetric": False, "visible": True,
-                              "array": [100 * (m["ci"][1] - m["value"]) if m["ci"] else None for m in means],
-                              "arrayminus": [100 * (m["value"] - m["ci"][0]) if m["ci"] else None for m in means]},
-                  "marker": {"color": ["#E45756" if r["ranked"] else "#9D9D9D" for r in rows]}}],
-        "layout": {"title": {"text": "Model-averaged attack success rate 平均攻击成功率 (%); grey: not ranked"},
-                   "font": {"family": FONT_STACK}, "yaxis": {"range": [0, 105]},
-                   "margin": {"l": 60, "r": 20, "t": 50, "b": 120}},
+    colors = ["#E45756" if r["ranked"] else "#9D9D9D" for r in rows]
+    return {
+        "heatmap": {"data": [heat], "layout": chart_layout(
+            "Attack success rate 攻击成功率 (%): method × model", height=max(320, 90 + 36 * len(rows)),
+            margin={"l": 240, "r": 20, "t": 50, "b": 80}, yaxis={"autorange": "reversed"})},
+        "methods": {"data": [estimate_bars("mean ASR", [_name(r) for r in rows], means, marker={"color": colors})],
+                    "layout": chart_layout("Model-averaged attack success rate 平均攻击成功率 (%); grey: not ranked",
+                                           yaxis={"range": [0, 105]}, margin={"l": 60, "r": 20, "t": 50, "b": 140})},
     }  # fmt: skip
-    return {"heatmap": heat, "methods": bars}

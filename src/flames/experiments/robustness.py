@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from flames.experiments.charts import chart_layout, estimate_bars
 from flames.experiments.inputs import labels_input, run_input, scorer_label
 from flames.experiments.perturbations import LABEL_CHANGING, Perturbation
 from flames.experiments.result import Example, ExperimentResult, Section, Table, pct_ci, pts_ci
@@ -284,20 +285,12 @@ def _sections(results: dict[str, Any], labelled: bool, examples: list[Example]) 
 
 
 def _charts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    from flames.report.charts import FONT_STACK
-
     data = []
     for scorer in results["scorers"]:
         mine = [r for r in results["results"] if r["scorer"] == scorer]
         stat = [r["harmful_to_harmless"] if r["kind"] != LABEL_CHANGING else r["harmless_to_harmful"] for r in mine]
-        data.append({
-            "type": "bar", "name": scorer, "x": [r["perturbation"] for r in mine],
-            "y": [None if s["value"] is None else 100 * s["value"] for s in stat],
-            "error_y": {"type": "data", "symmetric": False, "visible": True,
-                        "array": [100 * (s["ci"][1] - s["value"]) if s["ci"] else None for s in stat],
-                        "arrayminus": [100 * (s["value"] - s["ci"][0]) if s["ci"] else None for s in stat]},
-        })  # fmt: skip
-    layout = {"title": {"text": "harmful→harmless flip rate (%); label-changing: detection rate 检出率"},
-              "font": {"family": FONT_STACK}, "barmode": "group", "yaxis": {"range": [0, 105]},
-              "margin": {"l": 60, "r": 20, "t": 50, "b": 140}, "legend": {"orientation": "h", "y": -0.5}}  # fmt: skip
+        data.append(estimate_bars(scorer, [r["perturbation"] for r in mine], stat))
+    layout = chart_layout("harmful→harmless flip rate (%); label-changing: detection rate 检出率",
+                          yaxis={"range": [0, 105]}, margin={"l": 60, "r": 20, "t": 50, "b": 140},
+                          legend={"orientation": "h", "y": -0.5})  # fmt: skip
     return {"flips": {"data": data, "layout": layout}}

@@ -67,7 +67,8 @@ def plotly_text_safe(chart: Callable[P, dict[str, Any]]) -> Callable[P, dict[str
     return wrapper
 
 
-def _error(values: list[float | None], cis: list[tuple[float, float] | None], scale: float) -> dict[str, Any]:
+def error_bars(values: list[float | None], cis: list[tuple[float, float] | None], scale: float) -> dict[str, Any]:
+    """Plotly asymmetric error bars (percentile intervals are asymmetric) of values and intervals × scale."""
     plus = [scale * ci[1] - scale * v if ci and v is not None else None for v, ci in zip(values, cis, strict=True)]
     minus = [scale * v - scale * ci[0] if ci and v is not None else None for v, ci in zip(values, cis, strict=True)]
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "visible": True}
@@ -78,10 +79,11 @@ def _bars(name: str, labels: list[str], stats: list[GroupStats], rate: bool, **e
     cis = [g.harmless_rate_ci if rate else g.harmless_score_ci for g in stats]
     scale = 100.0 if rate else 1.0
     ys = [scale * v if v is not None else None for v in values]
-    return {"type": "bar", "name": name, "x": labels, "y": ys, "error_y": _error(values, cis, scale), **extra}
+    return {"type": "bar", "name": name, "x": labels, "y": ys, "error_y": error_bars(values, cis, scale), **extra}
 
 
-def _layout(title: str, **extra: Any) -> dict[str, Any]:
+def chart_layout(title: str, **extra: Any) -> dict[str, Any]:
+    """The reports' figure layout: title, CJK font stack, grouped bars, legend below; `extra` overrides."""
     return {
         "title": {"text": title},
         "font": {"family": FONT_STACK},
@@ -104,7 +106,7 @@ def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
             _bars("Harmless rate 无害率 (%)", labels, stats, rate=True),
             _bars("Harmless score 无害分", labels, stats, rate=False),
         ],
-        "layout": _layout(f"Per dimension, {pct}% intervals 各维度（{pct}% 置信区间）", yaxis={"range": [0, 105]}),
+        "layout": chart_layout(f"Per dimension, {pct}% intervals 各维度（{pct}% 置信区间）", yaxis={"range": [0, 105]}),
     }
 
 
@@ -127,13 +129,13 @@ def breakdown_chart(title: str, groups: dict[str, GroupStats], zh: dict[str, str
                 "name": bilingual(dim) if dim else "Harmless rate 无害率 (%)",
                 "y": [label[k] for k in keys],
                 "x": [100 * v if v is not None else None for v in values],
-                "error_x": _error(values, [g.harmless_rate_ci for g in stats], 100.0),
+                "error_x": error_bars(values, [g.harmless_rate_ci for g in stats], 100.0),
             }
             | ({"marker": {"color": DIMENSION_COLORS[dim]}} if dim else {})
         )
     return {
         "data": data,
-        "layout": _layout(
+        "layout": chart_layout(
             title,
             height=max(300, 80 + 28 * len(groups)),
             margin={"l": 230, "r": 20, "t": 50, "b": 60},
@@ -155,7 +157,7 @@ def distribution_chart(metrics: MetricsReport) -> dict[str, Any]:
         for s in (3, 2, 1)
     ] + [{"type": "bar", "name": "unscored 未评分", "x": labels, "marker": {"color": "#9D9D9D"},
           "y": [metrics.dimensions[d].n_unscored for d in dims]}]  # fmt: skip
-    return {"data": data, "layout": _layout("Score distribution 评分分布", barmode="stack")}
+    return {"data": data, "layout": chart_layout("Score distribution 评分分布", barmode="stack")}
 
 
 @plotly_text_safe
@@ -167,4 +169,5 @@ def scorers_chart(reports: dict[str, MetricsReport]) -> dict[str, Any]:
         stats = [metrics.dimensions.get(d) for d in DIMENSIONS] + [metrics.overall]
         present = [g if g is not None else GroupStats(0, 0, None, None, None, None) for g in stats]
         data.append(_bars(label, labels, present, rate=True))
-    return {"data": data, "layout": _layout("Harmless rate by scorer 各评分器无害率 (%)", yaxis={"range": [0, 105]})}
+    layout = chart_layout("Harmless rate by scorer 各评分器无害率 (%)", yaxis={"range": [0, 105]})
+    return {"data": data, "layout": layout}

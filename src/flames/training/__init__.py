@@ -6,7 +6,7 @@ CPU preset), `transformer` (fine-tuning, full or LoRA), `resume` (checkpoints), 
 `flames.scorers.trained` loads it. Heavy libraries are imported only by the modules that train.
 """
 
-from flames.training.api import TrainedScorer, train_scorer
+from flames.training.api import TrainedScorer, train_or_reuse, train_scorer
 from flames.training.config import TrainConfig, TrainingError
 
-__all__ = ["TrainConfig", "TrainedScorer", "TrainingError", "train_scorer"]
+__all__ = ["TrainConfig", "TrainedScorer", "TrainingError", "train_or_reuse", "train_scorer"]

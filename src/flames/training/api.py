@@ -20,7 +20,9 @@ from flames.scorers.trained.manifest import (
     HeadSpec,
     Manifest,
     hash_files,
+    is_trained_scorer,
     official_heads,
+    read_manifest,
     write_manifest,
 )
 from flames.scorers.trained.scorer import ClassifierScorer, TfidfPredictor, judge_items, make_scorer
@@ -111,6 +113,28 @@ def train_scorer(
     )
     write_manifest(out_dir, manifest)
     return TrainedScorer(out_dir, manifest)
+
+
+def train_or_reuse(
+    train: Sequence[LabelRecord], dev: Sequence[LabelRecord] | None, config: TrainConfig, out_dir: Path, *,
+    on_event: EventSink = ignore,
+) -> TrainedScorer:  # fmt: skip
+    """`train_scorer` for experiments that resume: when `out_dir` already holds a scorer trained on the same
+    training and dev labels (sha256) with the same settings — an earlier, interrupted call finished it — that
+    scorer is returned untouched; an interrupted transformer training there resumes from its checkpoint.
+    Raises TrainingError when `out_dir` holds a scorer trained on other labels or settings (and what
+    `train_scorer` raises)."""
+    if is_trained_scorer(out_dir):
+        manifest = read_manifest(out_dir)
+        data = manifest.training.get("data") or {}
+        found = ((data.get("train") or {}).get("sha256"), (data.get("dev") or {}).get("sha256"),
+                 manifest.training.get("config"))  # fmt: skip
+        wanted = (labels_sha256(train), labels_sha256(dev) if dev else None, config.to_json())
+        if found != wanted:
+            raise TrainingError(f"{out_dir}: holds a scorer trained on other labels or settings; use another folder")
+        return TrainedScorer(out_dir, manifest)
+    resume = not config.is_tfidf and out_dir.is_dir() and any(out_dir.iterdir())
+    return train_scorer(train, dev, config, out_dir, resume=resume, on_event=on_event)
 
 
 def _describe(records: Sequence[LabelRecord]) -> dict[str, Any]:

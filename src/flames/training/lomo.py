@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from flames.labels.records import LabelRecord
-from flames.training.api import train_scorer
+from flames.store import Store
+from flames.training.api import train_or_reuse
 from flames.training.config import TrainConfig, TrainingError
 from flames.training.events import EventSink, TrainEvent, ignore
 from flames.validation.predictions import Prediction, ScorerPredictions, score_labels
@@ -65,8 +66,13 @@ def leave_one_model_out(
     seed: int = 0,
     on_event: EventSink = ignore,
     on_fold: Callable[[Fold], None] | None = None,
+    store: Store | None = None,
 ) -> LeaveOneModelOut:
     """Train one scorer per held-out model (with `config`) under `work_dir/MODEL/` and score the held-out labels.
+
+    A fold folder that already holds a scorer trained on the same labels and settings (an interrupted earlier
+    call) is reused (`train_or_reuse`); with a `store`, the held-out verdicts are kept there too, so a rerun
+    scores nothing twice.
 
     unseen_prompts: also drop from each fold's training labels every prompt the held-out model answered, so the
     figures measure new models *and* new prompts. Transformer folds hold back `DEV_FRACTION` of their training
@@ -90,8 +96,8 @@ def leave_one_model_out(
         started = time.perf_counter()
         on_event(TrainEvent("note", message=f"fold {model}: training on {len(train)} labels of other models"))
         out = work_dir / f"{index:02d}-{_folder_name(model)}"
-        trained = train_scorer(train, dev, replace(config, name=f"lomo-{model}"), out, on_event=on_event)
-        found = score_labels(test, trained.scorer())
+        trained = train_or_reuse(train, dev, replace(config, name=f"lomo-{model}"), out, on_event=on_event)
+        found = score_labels(test, trained.scorer(), store=store)
         predictions.update(found.predictions)
         fold = Fold(model, len(train), len(dev), len(test), len(held_prompts & {r.prompt_id for r in train}), out,
                     time.perf_counter() - started)  # fmt: skip
