@@ -276,8 +276,8 @@ def _sections(results: dict[str, Any]) -> tuple[Section, ...]:
     tests = tuple((c["a"], c["b"], str(c["n"]), pts_ci(c["diff"], c["diff_ci"]),
                    "—" if c["p_value"] is None else f"{c['p_value']:.3g}") for c in results["comparisons"])  # fmt: skip
     pairs = Table("Paired comparisons of accuracy (B − A, same labels)", ("A", "B", "n", "B − A [CI]", "p"), tests)
-    return (Section("Scorers 评分器", charts=("f1",), tables=(main, dims)),
-            Section("Paired tests 配对检验", tables=(pairs,)))
+    scorers = Section("Scorers 评分器", charts=("f1",), tables=(main, dims))
+    return (scorers, Section("Paired tests 配对检验", tables=(pairs,))) if tests else (scorers,)
 
 
 def _charts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -105,8 +105,8 @@ def print_summary(result: ExperimentResult, console: Console, max_tables: int = 
     shown = 0
     for section in result.sections:
         for table in section.tables:
-            if shown >= max_tables:
-                break
+            if shown >= max_tables or not table.rows:
+                continue
             t = RichTable(title=escape(table.title or section.title), title_justify="left")
             for i, column in enumerate(table.columns):
                 t.add_column(escape(column), justify="left" if i == 0 else "right")
