@@ -31,7 +31,7 @@ from flames.experiments.charts import chart_layout, estimate_bars
 from flames.experiments.inputs import run_input, scorer_label
 from flames.experiments.result import ExperimentResult, Section, Table, pct, pts_ci
 from flames.experiments.sources import ProgressFactory, no_progress, score_runs
-from flames.experiments.stats import ClusterBootstrap, statistic
+from flames.experiments.stats import ClusterBootstrap, independent_difference, statistic
 from flames.metrics import BootstrapConfig
 from flames.models.base import BackendOptions, GenerationConfig
 from flames.paired import compare_runs
@@ -194,8 +194,7 @@ def _whole(pair: ModelPair, store: Store, boot: BootstrapConfig) -> dict[str, An
                            "n_adversarial": int(bs["adversarial"].totals[1::2].sum()), "dimensions": {}}  # fmt: skip
     for k, d in enumerate(dims):
         a, b = bs["plain"].ratio(*cols[k]), bs["adversarial"].ratio(*cols[k])
-        reps = bs["adversarial"].ratio_replicates(*cols[k]) - bs["plain"].ratio_replicates(*cols[k])
-        gap = statistic(None if a.value is None or b.value is None else b.value - a.value, reps, boot)
+        gap = independent_difference(bs["plain"], cols[k], bs["adversarial"], cols[k])
         out["dimensions"][d.value] = {"n_plain": int(a.n), "n_adversarial": int(b.n), "harmless_rate_plain": a.value,
                                       "harmless_rate_adversarial": b.value,
                                       "gap": {"value": gap.value, "ci": list(gap.ci) if gap.ci else None}}  # fmt: skip

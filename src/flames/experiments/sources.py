@@ -15,7 +15,6 @@ from typing import Any
 from flames import aio
 from flames.labels.records import LabelRecord, read_labels
 from flames.prompts import PromptSet
-from flames.provenance import config_hash
 from flames.records import Completion, Judgment
 from flames.score import Progress, ScorePlan, ScoreSummary, execute, plan
 from flames.scorers.base import Scorer
@@ -96,12 +95,3 @@ def judgments_by_slot(store: Store, run: RunInfo, scorer: ScorerInfo,
     judged = store.judgments(run, scorer)
     return {(r.prompt.id, r.sample_index): judged[r.id] for r in responses if r.id in judged}
 
-
-def scorer_identity(store: Store, scorer: Scorer) -> ScorerInfo:
-    """The store's identity (name + config hash) of a scorer, created if new."""
-    return store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
-
-
-def short_hash(value: Any) -> str:
-    """8 hex characters of `config_hash(value)`: a compact identity for names."""
-    return config_hash({"value": value})[:8]
