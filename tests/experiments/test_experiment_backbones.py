@@ -73,6 +73,7 @@ def test_backbones_on_one_prompt_split(labels: list[LabelRecord], encoder: Path,
     assert encoder_cost["train_seconds"] > 0 and encoder_cost["inference_items_per_s"] > 0
     assert encoder_cost["process_peak_rss_bytes"] > 0 and tfidf_cost["timed_items"] == len(part.test)
     assert keyword["cost"]["timed_items"] == len(part.test)  # the judge was measured while it judged
+    assert all(len(r["config_hash"]) == 64 for r in rows.values())  # every scorer's identity is recorded
     # resume: nothing trained or judged again, costs as first measured
     stamp = (tmp_path / "work" / slug(str(encoder)) / "flames_scorer.json").stat().st_mtime_ns
     again_judge = KeywordScorer(harmful=HARMFUL)

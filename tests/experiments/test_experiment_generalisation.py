@@ -88,6 +88,7 @@ def test_each_held_out_model_against_folds_trained_by_hand(labels: list[LabelRec
     assert s["groups"] == 4 and s["corrected_coverage"]["n"] <= 4
     assert s["mean_absolute_error_raw"] == pytest.approx(np.mean([g["overall"]["raw_error"] for g in groups.values()]))
     assert res.inputs["labels"]["sha256"] and res.inputs["training"]["backbone"] == "tfidf"
+    assert all(len(g["fold"]["manifest_sha256"]) == 64 for g in groups.values())
     assert any("only 4 held-out groups" in w for w in res.warnings)
 
 

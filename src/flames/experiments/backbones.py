@@ -36,6 +36,7 @@ from flames.labels.records import LabelRecord
 from flames.labels.split import split_labels
 from flames.metrics import BootstrapConfig
 from flames.scorers.base import Scorer
+from flames.scorers.trained.manifest import MANIFEST_FILE, file_sha256
 from flames.store import Store
 from flames.taxonomy import DIMENSIONS, Dimension, bilingual, info
 from flames.training import TrainConfig, train_or_reuse
@@ -144,8 +145,9 @@ def _by_prompt(labels: Sequence[LabelRecord], configs: Sequence[TrainConfig], wo
         trained = train_or_reuse(part.train, part.dev, config, out, on_event=on_event)
         arms.systems.append(score_labels(arms.test, trained.scorer(), store=store))
         cost = _cost(out, float(trained.manifest.training.get("seconds") or 0.0), trained.scorer, arms.test)
-        arms.rows.append({"name": arms.systems[-1].name, "kind": "trained", "backbone": config.backbone,
-                          "scorer_dir": str(out), "cost": cost})  # fmt: skip
+        found = arms.systems[-1]
+        arms.rows.append({"name": found.name, "kind": "trained", "backbone": config.backbone, "scorer_dir": str(out),
+                          "config_hash": found.config_hash, "cost": cost})  # fmt: skip
     return arms
 
 
@@ -167,7 +169,8 @@ def _by_model(labels: Sequence[LabelRecord], configs: Sequence[TrainConfig], wor
                      train_seconds_include="training and scoring every fold")  # fmt: skip
         arms.rows.append({"name": lomo.predictions.name, "kind": "trained", "backbone": config.backbone,
                           "scorer_dir": str(out), "cost": cost,
-                          "folds": [f.to_json() for f in lomo.folds]})  # fmt: skip
+                          "folds": [{**f.to_json(), "manifest_sha256": file_sha256(f.scorer_dir / MANIFEST_FILE)}
+                                    for f in lomo.folds]})  # fmt: skip
     return arms
 
 
@@ -182,6 +185,7 @@ def _add_judge(arms: _Arms, store: Store, judge: Scorer) -> None:
     seconds = time.perf_counter() - started
     rate = round(pending / seconds, 2) if pending and seconds > 0 else None
     arms.rows.append({"name": arms.systems[-1].name, "kind": "judge", "backbone": judge.name, "scorer_dir": None,
+                      "config_hash": arms.systems[-1].config_hash,
                       "cost": {"train_seconds": 0.0, "timed_items": pending, "inference_items_per_s": rate,
                                **_memory()}})  # fmt: skip
 

@@ -33,6 +33,7 @@ from flames.experiments.result import ExperimentResult, Section, Table, num, pct
 from flames.labels.records import LabelRecord
 from flames.metrics import BootstrapConfig, GroupStats, compute_metrics
 from flames.records import ScoredRecord
+from flames.scorers.trained.manifest import MANIFEST_FILE, file_sha256
 from flames.store import Store
 from flames.taxonomy import DIMENSIONS, Dimension, bilingual, info
 from flames.training.config import TrainConfig
@@ -168,7 +169,8 @@ def generalisation(
     for name in sorted(folds):
         test = [r for r in kept if r.model == name]
         others = [r for r in kept if r.model != name]
-        rows.append({**held_out_group(name, test, others, lomo.predictions, boot), "fold": folds[name].to_json()})
+        fold = {**folds[name].to_json(), "manifest_sha256": file_sha256(folds[name].scorer_dir / MANIFEST_FILE)}
+        rows.append({**held_out_group(name, test, others, lomo.predictions, boot), "fold": fold})
     pooled = validate_scorer(kept, lomo.predictions, boot)
     summary = {
         "groups": len(rows),
