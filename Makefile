@@ -42,9 +42,11 @@ JADE_V3 ?= $(or $(FLAMES_JADE_V3),../shared/data/jade-v3)
 demo-train: $(BIN)/flames
 	bash scripts/demo-train.sh "$(JADE_V3)"
 
-# the five experiments on small real inputs, offline (docs/experiments.md)
+# the five experiments on small real inputs, offline (docs/experiments.md); Flames-1k from $FLAMES_DATA, else
+# this workspace's copy beside the checkout, else the cache or a verified download
+FLAMES_1K_COPY := $(wildcard ../shared/data/flames-1k/Flames_1k_Chinese.jsonl)
 demo-experiments: $(BIN)/flames
-	bash scripts/demo-experiments.sh "$(JADE_V3)"
+	$(if $(FLAMES_DATA),,$(if $(FLAMES_1K_COPY),FLAMES_DATA=$(dir $(FLAMES_1K_COPY)))) bash scripts/demo-experiments.sh "$(JADE_V3)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache build *.egg-info

@@ -24,9 +24,6 @@ if [ -z "$JADE_CSV" ] || [ ! -f "$JADE_CSV" ]; then
   echo "It is jade-db-v3.0/jade_alignment_medium_zh.csv of github.com/whitzard-ai/jade-db (MIT)." >&2
   exit 2
 fi
-if [ -z "${FLAMES_DATA:-}" ] && [ -f ../shared/data/flames-1k/Flames_1k_Chinese.jsonl ]; then
-  export FLAMES_DATA=../shared/data/flames-1k  # this workspace's copy; elsewhere: cache or verified download
-fi
 mkdir -p "$DIR"
 
 DISCLAIMER="NOTE 注意: SmolLM2-135M-Instruct answers and judges here. A 135M-parameter judge cannot apply the
