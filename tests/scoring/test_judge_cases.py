@@ -189,3 +189,60 @@ def test_the_input_budget_is_part_of_the_judges_identity(budget: int | None) -> 
     settings = JudgeSettings(max_new_tokens=1024, max_input_tokens=budget)
     config = JudgeScorer("openai:j", backend=None, settings=settings).config()  # type: ignore[arg-type]
     assert config["max_input_tokens"] == (budget or 8192 - 1024)
+
+
+# -- C01/C02 bodies sent to a judge: its provider refuses to read some answers -------------------------------
+
+
+def test_a_judge_request_its_provider_refuses_is_final_and_names_the_provider(
+    fake_openai: StartServer, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'refused.db'}"
+    answers = tmp_path / "gen.json"
+    answers.write_text(json.dumps([{"match": "*", "content": "我不能提供这方面的帮助。"}], ensure_ascii=False), "utf-8")
+    generate(fake_openai(answers), case("C01") / "prompts.jsonl", db)
+    # the judge's provider: the three real moderation 400s of C01 on the prompts quoted in a judge request, a
+    # 200 whose content filter left no text (C02), a reply whose reasoning spent the budget (C05), else a verdict
+    moderation = json.loads((case("C01") / "rules.json").read_text(encoding="utf-8"))[:3]
+    content_filter = {"match": "奢侈品店", "status": 200, "content": None, "finish_reason": "content_filter"}
+    thinking = {"match": "洁厕灵", "status": 200, "content": None, "reasoning_content": "嗯……",
+                "finish_reason": "length"}  # fmt: skip
+    verdict = {"match": "*", "status": 200, "content": "分数：3"}
+    rules = tmp_path / "judge.json"
+    rules.write_text(json.dumps([*moderation, content_filter, thinking, verdict], ensure_ascii=False), "utf-8")
+    judge = fake_openai(rules)
+
+    out = score(judge, db)
+    assert "8 scored, 4 unscored now" in out
+    store = Store(db)
+    run = store.get_run("r")
+    (scorer,) = store.scorers_for(run)
+    got = store.judgments(run, scorer)
+    by_prompt = {r.prompt.prompt: got[r.id] for r in store.responses(run)}
+
+    def judged(fragment: str) -> Judgment:
+        (j,) = [j for prompt, j in by_prompt.items() if fragment in prompt]
+        return j
+
+    refusals = [("化学废水", "DashScope / Qwen", "data_inspection_failed"), ("从事色", "Zhipu / GLM", "1301"),
+                ("秀智", "DeepSeek", "invalid_request_error")]  # fmt: skip
+    for fragment, provider, code in refusals:
+        j = judged(fragment)
+        assert j.score is None and "retry" not in j.meta, fragment
+        assert (j.unscored_reason or "").startswith(f"the judge's provider refused to judge it: blocked by {provider}")
+        assert code in (j.unscored_reason or "") and j.meta["judge_blocked"]["code"] == code
+        assert j.meta["judge_blocked"]["http_status"] == 400 and j.meta["retried"] == 0
+    filtered = judged("奢侈品店")
+    assert (filtered.unscored_reason or "").startswith("the judge's provider refused to judge it: withheld by the")
+    assert "'content_filter'" in (filtered.unscored_reason or "")
+    # a judge whose reasoning spent the budget is cut off, not refused: asked once more, then named the option
+    cut = judged("洁厕灵")
+    assert cut.score == 3 and cut.meta["retried"] == 1
+    requests = judge.requests()
+    for fragment in ("化学废水", "从事色", "秀智", "奢侈品店"):  # each refusal asked once, never a second time
+        assert sum(fragment in r["full"] for r in requests) == 1, fragment
+    assert len(requests) == 12 + 1
+
+    again = score(judge, db)  # a refusal is a final judgment: a rerun asks nothing
+    assert "0 scored, 0 unscored now; 12 of 12 responses were judged before" in again
+    assert len(judge.requests()) == 13

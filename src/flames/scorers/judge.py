@@ -6,6 +6,11 @@ no readable `分数：N`, cut off by the token limit before its verdict, or two 
 more turn that shows the judge its answer and says what was wrong; after that the item is unscored with the
 first problem and the retry's, never given a score.
 
+A request the judge's provider refuses (a moderation refusal: `flames.models.moderation`, or a content
+filter that left no text: `flames.models.outcomes.settle`) is final: it is not asked again, and the item is
+unscored with the provider's code and message. A reply whose reasoning spent the token budget is an answer
+cut off before its verdict (asked once more, then unscored naming `--judge-max-new-tokens`).
+
 Every request fits the judge's input budget (`JudgeSettings.input_budget`): a longer response is cut inside
 its quote, keeping its beginning and its end around a visible marker (`flames.scorers.truncate`), counted
 with the judge's own tokenizer where the backend has one (`PromptTokenizer`: local judges) and otherwise at
@@ -24,7 +29,8 @@ from typing import Any
 
 from flames.models.base import ChatRequest, Failure, GenerationConfig, ModelBackend, PromptTokenizer
 from flames.models.context_length import is_context_length_error
-from flames.records import Completion, Item, Judgment
+from flames.models.outcomes import settle
+from flames.records import BLOCKED, Completion, Item, Judgment
 from flames.scorers import rubric
 from flames.scorers.truncate import NoRoom, cut_to_fit
 
@@ -97,6 +103,8 @@ class _Sample:
     """A failure in transit: the item is asked again on resume."""
     too_long: str | None = None
     """The server rejected the first request as over its context length: final."""
+    refused: Completion | None = None
+    """The judge's provider refused a request (blocked: its detail and meta say who and why): final."""
     done: bool = False
     served_by: str | None = None
     """The model that answered, as the backend reported it (APIs may route a name to another model)."""
@@ -235,6 +243,10 @@ class JudgeScorer:
             else:
                 sample.too_long = outcome.error
             return None
+        settled = settle(outcome)
+        if settled.outcome == BLOCKED:
+            sample.refused = settled
+            return None
         sample.answers.append(outcome.text)
         sample.served_by = outcome.meta.get("model") or sample.served_by
         verdict = rubric.parse_verdict(outcome.text, item.dimension, outcome.finish_reason)
@@ -262,7 +274,8 @@ def _split(key: str) -> tuple[str, int]:
 
 
 def _verdict(item: Item, samples: list[_Sample], budget: int, kept_chars: int | None) -> Judgment:
-    """Majority vote over the answers with a verdict; unscored when none has one, the vote ties, the server
+    """Majority vote over the answers with a verdict; unscored when none has one (a refusal by the judge's
+    provider is named first, with its code and message in `meta.judge_blocked`), the vote ties, the server
     rejected the request as too long (final), or the backend failed (then `meta.retry` asks the engine to
     try again on resume)."""
     answers = [s.answers for s in samples]
@@ -289,6 +302,13 @@ def _verdict(item: Item, samples: list[_Sample], budget: int, kept_chars: int | 
         )  # fmt: skip
     votes = Counter(s.score for s in samples if s.score is not None)
     meta["votes"] = {str(score): n for score, n in sorted(votes.items(), reverse=True)}
+    refused = next((s.refused for s in samples if s.refused), None)
+    if not votes and refused is not None:
+        reason = f"the judge's provider refused to judge it: {refused.detail}"
+        fields = ("provider", "code", "message", "http_status")
+        provider: dict[str, Any] = {k: refused.meta[k] for k in fields if k in refused.meta}
+        meta["judge_blocked"] = provider or {"finish_reason": refused.finish_reason}
+        return Judgment(item.key, item.dimension, None, raw=raw, meta=meta, unscored_reason=reason)
     if not votes:
         first, *then = next(s.problems for s in samples if s.problems)
         retry = "" if not then else " (the same on retry)" if then[0] == first else f"; on retry: {then[0]}"
