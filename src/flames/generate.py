@@ -39,6 +39,7 @@ from flames.prompts import PromptSet
 from flames.records import ANSWERED, BLOCKED, Completion, OutcomeKind
 from flames.shard import Shard
 from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
+from flames.urls import masked_url
 
 if TYPE_CHECKING:
     from flames.executors.ray_executor import RayExecutor
@@ -128,9 +129,12 @@ def stop_on_ctrl_c(backend: ModelBackend, stats: CollectStats, console: Console)
 
 
 def _options_record(options: BackendOptions) -> dict[str, Any]:
-    """Backend options for the run record: header values may hold secrets, so only their names are kept."""
+    """Backend options for the run record: header values may hold secrets, so only their names are kept, and
+    base URLs are recorded with their credentials masked (`flames.urls.masked_url`)."""
     record = dataclasses.asdict(options)
     record["headers"] = sorted(options.headers)
+    record["base_url"] = options.base_url and masked_url(options.base_url)
+    record["base_urls"] = [masked_url(u) for u in options.base_urls]
     return record
 
 

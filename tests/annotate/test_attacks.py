@@ -555,11 +555,11 @@ def test_f8_refused_cross_site_posts_set_no_cookie(client_for: Clients, project:
 def test_f9_store_urls_are_shown_with_the_password_masked(
     client_for: Clients, project: Project, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from flames.store.db import masked_url
+    from flames.urls import masked_url
 
     secret_url = "postgresql+psycopg://flames:S3cretDbPassw0rd@db.internal/flames"
     assert masked_url(secret_url) == "postgresql+psycopg://flames:***@db.internal/flames"
-    assert masked_url("weird://u:S3cretDbPassw0rd@host:notaport/x") == "weird://***@host:notaport/x"
+    assert masked_url("weird://u:S3cretDbPassw0rd@host:notaport/x") == "weird://u:***@host:notaport/x"
     assert masked_url("sqlite:////tmp/a@b/flames.db") == "sqlite:////tmp/a@b/flames.db"
     store.url = secret_url  # as the probe did: the app's store now names a PostgreSQL server with a password
     admin = client_for("admin")

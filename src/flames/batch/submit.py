@@ -34,6 +34,7 @@ from flames.scorers.registry import ScorerOptions, make_scorer
 from flames.shard import Shard
 from flames.store import RunInfo, RunSpec, Store
 from flames.store.batches import GENERATE, SCORE, BatchInfo, BatchItem
+from flames.urls import masked_url
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,19 @@ class Submitted:
 def target_for(
     model: str, options: BackendOptions, *, endpoint: str | None = None, max_requests: int | None = None
 ) -> Target:
-    """The batch target for an `openai:` model reached with `options` (one base URL: a pool has no batch API)."""
+    """The batch target for an `openai:` model reached with `options` (one base URL: a pool has no batch API).
+
+    The base URL is stored with the batch, for `flames batch collect`, so one carrying credentials (a
+    `user:password@` part or a key parameter, `flames.urls.masked_url`) raises BatchError: the key belongs in
+    the variable named by `--api-key-env`."""
     if len(options.base_urls) > 1:
         raise BatchError("a batch goes to one provider: give a single --base-url (a pool of servers has no batch API)")
     base_url = (options.base_urls or (options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,))[0]
+    if masked_url(base_url) != base_url:
+        raise BatchError(
+            f"--base-url {masked_url(base_url)} carries credentials, and a batch stores its base URL until it is"
+            f" collected: give the URL without them and the key in ${options.api_key_env} (--api-key-env NAME)"
+        )
     provider = provider_for(base_url, model, endpoint=endpoint, max_requests=max_requests)
     return Target(base_url.rstrip("/"), options.api_key_env, dict(options.headers), model, provider)
 

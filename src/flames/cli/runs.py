@@ -51,6 +51,7 @@ def runs_show(name: str, db: DbOption = None) -> None:
     """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures, and the
     prompts that were blocked or got no answer (with the provider's code and message, or the reason)."""
     from flames.report.tables import run_json
+    from flames.urls import masked_urls
 
     store = open_store(db)
     run = store.get_run(name)
@@ -59,7 +60,7 @@ def runs_show(name: str, db: DbOption = None) -> None:
     info = {
         **run_json(run),
         "config_hash": run.config_hash,
-        "meta": run.meta,
+        "meta": masked_urls(run.meta),  # runs recorded before base URLs were masked are shown masked too
         "updated_at": run.updated_at.isoformat(),
         "progress": dict(
             prompts=c.prompts, expected=c.expected, ok=c.ok, blocked=c.blocked, no_answer=c.no_answer, failed=c.failed

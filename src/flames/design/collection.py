@@ -22,6 +22,7 @@ from flames.annotate.errors import AnnotationError, Conflict, NotFound
 from flames.design.people import ADMINS, check
 from flames.design.schema import CollectionRow
 from flames.store import Store
+from flames.urls import masked_url
 
 NAME_RE = re.compile(r"[\w.-]{1,80}")
 MAX_REVIEWERS = 5
@@ -65,7 +66,7 @@ class Panel:
 
 def parse_member(line: str) -> PanelMember:
     """`openai:qwen-plus base_url=https://... api_key_env=DASHSCOPE_API_KEY` → PanelMember; AnnotationError
-    names the bad part."""
+    names the bad part (a base_url carrying credentials is one: keys go in api_key_env)."""
     spec, *options = line.split()
     member = PanelMember(spec)
     for opt in options:
@@ -79,6 +80,11 @@ def parse_member(line: str) -> PanelMember:
                 raise AnnotationError(f"panel line {line!r}: concurrency must be a positive integer")
             member = replace(member, concurrency=int(value))
         elif key == "base_url":
+            if masked_url(value) != value:  # the line is stored and shown on the settings page
+                raise AnnotationError(
+                    f"panel line for {spec}: base_url {masked_url(value)} carries credentials; give the URL without"
+                    " them and the key's environment variable as api_key_env=NAME"
+                )
             member = replace(member, base_url=value)
         else:
             member = replace(member, api_key_env=value)

@@ -28,6 +28,7 @@ from flames.models.concurrency import backoff_delay, parse_retry_after
 from flames.models.moderation import Refusal, blocked_completion, moderation_refusal
 from flames.models.pool import EndpointPool
 from flames.records import Completion
+from flames.urls import masked_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -110,7 +111,7 @@ class OpenAIBackend:
         described = {
             "model": self.served_model or self.model,
             "requested_model": self.model,
-            "base_url": self.base_url,
+            "base_url": masked_url(self.base_url),
             "concurrency_limit": sum(e.window.limit for e in self.pool.endpoints),
         }
         return {**described, "endpoints": self.pool.describe()} if len(self.base_urls) > 1 else described
@@ -208,7 +209,7 @@ class OpenAIBackend:
                 return parse_reply(json.loads(raw), latency)
             except (ValueError, MalformedReply) as err:
                 raise _Retry(f"malformed reply: {err}") from err
-        message = f"HTTP {status} from {url}: {_snippet(raw)}"
+        message = f"HTTP {status} from {masked_url(url)}: {_snippet(raw)}"
         if status in RETRYABLE_STATUS:
             raise _Retry(message, throttled=status == 429, retry_after=retry_after)
         if status == 401:

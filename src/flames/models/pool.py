@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from flames.models.base import BackendError
 from flames.models.concurrency import AimdWindow
+from flames.urls import masked_url
 
 REST_AFTER = 3
 """Consecutive failures in transit after which an endpoint is rested."""
@@ -50,8 +51,9 @@ class Endpoint:
     rested: int = 0
 
     def describe(self) -> dict[str, Any]:
+        """The endpoint as the run records it (its URL with credentials masked) and its counts."""
         return {
-            "url": self.url,
+            "url": masked_url(self.url),
             "sent": self.sent,
             "answered": self.answered,
             "failed": self.failed,
@@ -94,7 +96,8 @@ class EndpointPool:
         return sum(e.window.maximum for e in self.endpoints)
 
     def describe(self) -> list[dict[str, Any]]:
-        """Per endpoint: URL, requests sent, answered, failed in transit, times rested, current limit."""
+        """Per endpoint: URL (credentials masked), requests sent, answered, failed in transit, times rested,
+        current limit."""
         return [e.describe() for e in self.endpoints]
 
     async def acquire(self) -> Lease:

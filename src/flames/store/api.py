@@ -23,7 +23,7 @@ from flames.provenance import config_hash, git_commit, tool_version
 from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt, ScoredRecord
 from flames.shard import Shard
 from flames.store.batches import BatchStore
-from flames.store.db import make_engine, masked_url, migrate, resolve_url
+from flames.store.db import make_engine, migrate, resolve_url
 from flames.store.errors import StoreError as StoreError  # re-exported: raised by the methods below
 from flames.store.schema import (
     JudgmentRow,
@@ -35,6 +35,7 @@ from flames.store.schema import (
     utcnow,
 )
 from flames.taxonomy import Dimension
+from flames.urls import masked_url
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 DEFAULT_URL = "sqlite:///flames.db"
@@ -29,17 +28,6 @@ def resolve_url(url: str | None = None) -> str:
     """`--db URL`, else $FLAMES_DB, else flames.db in the working directory. A bare path means SQLite."""
     url = url or os.environ.get("FLAMES_DB") or DEFAULT_URL
     return url if "://" in url else f"sqlite:///{url}"
-
-
-def masked_url(url: str) -> str:
-    """`url` fit to print: its password replaced by `***` (SQLAlchemy's own rendering); unparsable text is
-    cut at the `@` of a `user:password@` part so no secret survives a malformed URL either."""
-    try:
-        parsed = make_url(url)
-        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        scheme, sep, rest = url.partition("://")
-        return f"{scheme}{sep}***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
