@@ -118,14 +118,19 @@ def read_official(path: Path | str) -> list[OfficialRow]:
     return rows
 
 
-def import_official(store: Store, path: Path | str, run_name: str | None = None, model: str | None = None) -> RunInfo:
+def import_official(
+    store: Store, path: Path | str, run_name: str | None = None, model: str | None = None, shown_as: str | None = None
+) -> RunInfo:
     """Import a results file in the official format as a run (idempotent: importing it again changes nothing).
 
-    See `import_rows` for samples and scores.
+    `shown_as` is the name the run records as `imported_from` (and its prompt set as source) instead of
+    `path`: a web upload gives its file's sanitised name, never the temporary copy read here. See
+    `import_rows` for samples and scores.
     """
     path = Path(path)
     rows = read_official(path)
-    return import_rows(store, rows, ResultsSource(path.stem, str(path), sha256_file(path)), run_name, model)
+    source = ResultsSource(path.stem, shown_as or str(path), sha256_file(path))
+    return import_rows(store, rows, source, run_name, model)
 
 
 def import_rows(

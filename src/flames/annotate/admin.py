@@ -63,8 +63,8 @@ def _import_upload(store: Store, file: UploadFile, project: str, per_item: int) 
     """Import an uploaded results file (JSONL/CSV, official format) as a run named after it, into `project`."""
     from flames.official_format import import_official
 
-    with upload_on_disk(file) as (path, _):
-        imported = import_official(store, path, path.stem)
+    with upload_on_disk(file) as (path, name):  # recorded under the uploaded file's name, not the temporary copy
+        imported = import_official(store, path, path.stem, shown_as=name)
     return import_run(store, imported, project, per_item)
 
 
