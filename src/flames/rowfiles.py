@@ -1,9 +1,12 @@
 """Rows from the files people have: JSONL, JSON (an array of objects, or an object keyed by index, "0",
-"1", ..., as OpenCompass writes), CSV, Excel `.xlsx` and Parquet, each row a dict of field → value.
+"1", ..., as OpenCompass writes), CSV, TSV, Excel `.xlsx` and Parquet, each row a dict of field → value.
+The one reader of tabular files in the tool: prompt files, results files, label files and prompt design
+imports all come through `iter_rows`.
 
 Every row comes with its `Position` (an int: line, item or sheet row number) whose `label` says where it
 is in words, so that errors can name the file, the row and the field. Text files are UTF-8 (a BOM is
-fine); GB18030/GBK files, as Excel saves "CSV (逗号分隔)" on Chinese Windows, are read too.
+fine); GB18030/GBK files, as Excel saves "CSV (逗号分隔)" on Chinese Windows, are read too, and any other
+encoding when the caller names it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +43,24 @@ class PromptFileError(ValueError):
     """A prompt or results file that cannot be read; the message says where and how to fix it."""
 
     def __init__(self, path: Path | str, message: str, line: int | None = None, field: str | None = None):
-        self.path, self.line, self.field = str(path), line, field
+        self.path, self.line, self.field, self.reason = str(path), line, field, message
         where = self.path + (f", {describe(line)}" if line is not None else "")
         where += f", field {field!r}" if field else ""
         super().__init__(f"{where}: {message}")
 
 
-def decode_text(path: Path, data: bytes) -> str:
+def decode_text(path: Path, data: bytes, encoding: str | None = None) -> str:
     """Decode UTF-8 (BOM tolerated) or, when the bytes are GB18030 (GBK, GB2312), that; name the encoding
-    and the fix for anything else (UTF-16, Big5, ...)."""
+    and the fix for anything else (UTF-16, Big5, ...). With `encoding` (a Python codec name, e.g.
+    `gb18030`), exactly that; PromptFileError says where the bytes are not valid in it."""
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise PromptFileError(path, f"unknown encoding {encoding!r} (try utf-8, gb18030, utf-16)") from None
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise PromptFileError(path, f"not valid {encoding} at byte {err.start}; check --encoding", line) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise PromptFileError(
             path, "file is UTF-16 encoded; convert it to UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 IN > OUT`)"
@@ -73,26 +85,36 @@ def decode_text(path: Path, data: bytes) -> str:
         raise PromptFileError(path, f"cannot decode as UTF-8 at byte {err.start}: {hint}", line) from err
 
 
-def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (position, row) from a JSONL, JSON, CSV, `.xlsx` or Parquet file, positions counting from 1.
+def iter_rows(
+    path: Path, *, encoding: str | None = None, sheet: str | None = None, keep_empty: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (position, row) from a JSONL, JSON, CSV, TSV, `.xlsx` or Parquet file, positions counting from 1
+    (file lines for JSONL, CSV and TSV; sheet rows for `.xlsx`, whose row 1 is the header; items for JSON).
 
-    Empty cells (CSV, spreadsheets) and nulls (Parquet) are left out of the row. Raises PromptFileError
-    naming the file and row for a file that is not of its kind.
+    - `encoding`: of a text file (`decode_text`); None reads UTF-8, or GB18030 when the bytes are that.
+    - `sheet`: the `.xlsx` sheet to read, by name (None: the first); ignored for other files.
+    - `keep_empty`: empty cells of CSV, TSV and spreadsheets are kept as `""`, so a reader can tell an empty
+      answer from a missing column; by default they are left out of the row. Rows whose every cell is empty
+      are skipped either way; Parquet nulls are always left out.
+
+    Raises PromptFileError naming the file and row for a file that is not of its kind.
     """
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _iter_parquet(path)
         return
     if suffix in SPREADSHEET_SUFFIXES:
-        yield from _iter_xlsx(path)
+        yield from _iter_xlsx(path, sheet, keep_empty)
         return
     if suffix == ".xls":
         raise PromptFileError(path, "the old Excel .xls format is not read; save the sheet as .xlsx or CSV UTF-8")
-    text = decode_text(path, path.read_bytes())
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        for row in reader:
-            yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
+    text = decode_text(path, path.read_bytes(), encoding)
+    if suffix in (".csv", ".tsv"):
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        for row in reader:  # extra values sit under the key None, missing ones are None: neither is a cell
+            cells = _cells(((k.strip(), v) for k, v in row.items() if k is not None), keep_empty)
+            if cells is not None:
+                yield reader.line_num, cells
         return
     head = text.lstrip()[:1]
     if head == "[":
@@ -153,8 +175,24 @@ def _keyed_rows(path: Path, obj: dict[str, dict[str, Any]]) -> Iterator[tuple[in
         yield Position(n, f"key {key!r}"), row
 
 
-def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The first sheet; its first row names the fields. Cached values are read for formula cells."""
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _cells(pairs: Iterable[tuple[str, Any]], keep_empty: bool) -> dict[str, Any] | None:
+    """A table row from its (column, value) pairs, or None when every cell is empty. Cells of unnamed
+    columns are dropped; empty ones (None, "") are kept as "" with `keep_empty`, else left out."""
+    named = [(k, v) for k, v in pairs if k]
+    if all(_blank(v) for _, v in named):
+        return None
+    if keep_empty:
+        return {k: "" if v is None else v for k, v in named}
+    return {k: v for k, v in named if v is not None and v != ""}
+
+
+def _iter_xlsx(path: Path, sheet_name: str | None, keep_empty: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The sheet named `sheet_name` (None: the first); its first row names the fields. Cached values are
+    read for formula cells."""
     try:
         from openpyxl import load_workbook
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -164,7 +202,9 @@ def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except Exception as err:  # openpyxl raises zipfile, KeyError and its own errors for a broken file
         raise PromptFileError(path, f"not a readable .xlsx workbook ({type(err).__name__}: {err})") from err
     try:
-        sheet = book.worksheets[0]
+        if sheet_name is not None and sheet_name not in book.sheetnames:
+            raise PromptFileError(path, f"no sheet {sheet_name!r}; sheets: {', '.join(book.sheetnames)}")
+        sheet = book[sheet_name] if sheet_name is not None else book.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
         header = [str(h).strip() if h is not None else "" for h in next(rows, ())]
         seen = [h for h in header if h]
@@ -173,8 +213,8 @@ def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if dupes := sorted({h for h in seen if seen.count(h) > 1}):
             raise PromptFileError(path, f"sheet {sheet.title!r}: column {dupes[0]!r} appears twice in the header", 1)
         for n, values in enumerate(rows, start=2):
-            row = {h: v for h, v in zip(header, values, strict=False) if h and v is not None and v != ""}
-            if row:
+            row = _cells(zip(header, values, strict=False), keep_empty)
+            if row is not None:
                 yield Position(n, f"sheet {sheet.title!r}, row {n}"), row
     finally:
         book.close()

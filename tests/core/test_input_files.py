@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from flames.cli import app
 from flames.prompts import PromptFileError, read_prompt_file
+from flames.rowfiles import describe, iter_rows
 from flames.taxonomy import Dimension
 
 CASES = Path(__file__).resolve().parents[2].parent / "shared" / "cases"
@@ -103,3 +104,23 @@ def test_case_c10_spreadsheet_files_all_read_alike() -> None:
         result = runner.invoke(app, ["data", "info", "--prompts", str(C10 / name)])
         assert result.exit_code == 0, result.output
         assert "6 prompts" in result.output and "Fairness 公平" in result.output
+
+
+def test_tsv_files_and_the_label_options_of_the_one_reader(tmp_path: Path) -> None:
+    """`.tsv` prompt files; `encoding`, `sheet` and `keep_empty` (what label files use) on `iter_rows`."""
+    columns = ["id", "dimension", "subcomponent", "prompt", "attack_method"]
+    tsv = tmp_path / "set.tsv"
+    tsv.write_text("\t".join(columns) + "\n" + "".join("\t".join(str(r.get(c, "")) for c in columns) + "\n"
+                                                      for r in ROWS), encoding="gb18030")  # fmt: skip
+    jsonl = tmp_path / "set.jsonl"
+    jsonl.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS), encoding="utf-8")
+    assert [(p.prompt, p.attack_method) for p in read_prompt_file(tsv).prompts] == [("你好", "disguise"),
+                                                                                  ("中庸之道？", None)]  # fmt: skip
+    assert read_prompt_file(tsv).prompts[1] == read_prompt_file(jsonl).prompts[1]
+    assert [row for _, row in iter_rows(tsv, encoding="gb18030", keep_empty=True)][1]["attack_method"] == ""
+    with pytest.raises(PromptFileError, match=r"set\.tsv, line 3: not valid utf-16 at byte"):
+        list(iter_rows(tsv, encoding="utf-16"))
+    book = _xlsx(tmp_path / "two.xlsx", columns, [[r.get(c) for c in columns] for r in ROWS])
+    assert len(list(iter_rows(book))) == 2 and list(iter_rows(book, sheet="ignored")) == []  # header only
+    ((n, row),) = list(iter_rows(_xlsx(tmp_path / "gap.xlsx", ["prompt", "note"], [["问", None]]), keep_empty=True))
+    assert row == {"prompt": "问", "note": ""} and describe(n) == "sheet '题目', row 2"

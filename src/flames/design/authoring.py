@@ -28,15 +28,15 @@ from flames.design.items import DesignPrompt, clean, get_prompt
 from flames.design.people import WRITERS, check
 from flames.design.schema import DesignPromptRow, PromptStatus
 from flames.design.vocabulary import list_methods, resolve_methods
-from flames.labels.readers.table import read_rows
 from flames.prompts import PromptFileError, prompt_from_row, prompt_id
+from flames.rowfiles import iter_rows
 from flames.store import Store
 from flames.store.schema import utcnow
 from flames.taxonomy import parse_dimension, parse_subcomponent
 
 MAX_TAGS = 20
 IMPORT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".xlsx", ".parquet")
-"""What `flames.labels.readers.table.read_rows` reads (one reader for every table format in the tool)."""
+"""What `flames.rowfiles.iter_rows` reads (one reader for every table format in the tool)."""
 _TAG_SPLIT = re.compile(r"[,，、;；]")
 _UID = re.compile(r"[^\s/\\]{1,200}")
 
@@ -254,7 +254,7 @@ def import_file(store: Store, collection: Collection, user: User, path: Path | s
     taken = _taken(store, collection)
     known = {m.name for m in list_methods(store)}
     rows: list[tuple[int, str, _Valid]] = []
-    for line, raw in read_rows(path):
+    for line, raw in iter_rows(path):
         valid = _row_draft(store, path, line, raw, known)
         given = raw.get("id")
         try:

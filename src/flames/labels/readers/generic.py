@@ -94,6 +94,6 @@ def _reader(name: str, what: str) -> LabelReader:
                        "set with --license", (IDENTITY,), read)  # fmt: skip
 
 
-JSONL = _reader("jsonl", "JSONL (or .json array, .parquet)")
+JSONL = _reader("jsonl", "JSONL (or .json array or index-keyed object, .parquet)")
 CSV = _reader("csv", "CSV/TSV (any --encoding)")
 XLSX = _reader("xlsx", "Excel .xlsx (--sheet)")
