@@ -19,7 +19,7 @@ from flames.prompts import PromptSet, prompt_from_row, required_text, sha256_fil
 from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt
 from flames.rowfiles import PromptFileError, iter_rows
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
-from flames.taxonomy import check_score
+from flames.taxonomy import info
 
 RESULT_FIELDS = ("response", "predicted", "probs", "model", "sample_index", "reasoning", "outcome", "outcome_detail",
                  "unscored_reason")  # fmt: skip
@@ -55,20 +55,35 @@ class ResultsSource:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _predicted(path: Path, line: int, row: dict[str, Any], prompt: Prompt) -> int | None:
-    value = row.get("predicted")
-    if value in (None, ""):
+def score_cell(path: Path | str, line: int, value: Any, scale: Sequence[int], where: str) -> int | None:
+    """A results file's score cell (`predicted`) as a score on `scale`, or None when it is empty (null, "").
+
+    A whole number is accepted as a JSON number, a whole float (3.0) or text ("3"); anything else — a
+    boolean (Python's `True` is the int 1, so `"predicted": true` would read as score 1), a fraction, other
+    text, a list — and a number off `scale` raise PromptFileError naming the file, the row, the field and
+    the scale (`where`, e.g. "the Legality scale (3/1)"). The one check every reader of scores uses.
+    """
+    if value is None or value == "":
         return None
-    try:
-        score = int(value)
-        if score != float(value):
-            raise ValueError
-        return check_score(prompt.dimension, score)
-    except (TypeError, ValueError) as err:
-        scale = "3/2/1" if prompt.dimension.value in ("Fairness", "Safety", "Morality") else "3/1"
-        raise PromptFileError(
-            path, f"expected a score on the {prompt.dimension.value} scale ({scale}), got {value!r}", line, "predicted"
-        ) from err
+    score: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        score = value
+    elif isinstance(value, float | str) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        score = int(number) if number.is_integer() else None
+    if score is None or score not in scale:
+        got = f"the boolean {json.dumps(value)}" if isinstance(value, bool) else repr(value)
+        raise PromptFileError(path, f"expected a score on {where}, got {got}", line, "predicted")
+    return score
+
+
+def _predicted(path: Path, line: int, row: dict[str, Any], prompt: Prompt) -> int | None:
+    scale = info(prompt.dimension).scale
+    where = f"the {prompt.dimension.value} scale ({'/'.join(map(str, scale))})"
+    return score_cell(path, line, row.get("predicted"), scale, where)
 
 
 def _outcome(path: Path, line: int, row: dict[str, Any]) -> OutcomeKind:

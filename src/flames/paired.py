@@ -39,7 +39,7 @@ from flames.metrics import BootstrapConfig, Interval
 from flames.records import ScoredRecord
 from flames.taxonomy import DIMENSIONS, HARMLESS, Dimension
 
-SCHEMA = "flames-eval/compare/v2"
+SCHEMA = "flames-eval/compare/v3"
 DEFAULT_PERMUTATIONS = 9999
 MCNEMAR = "exact McNemar"
 SIGN_FLIP = "paired sign-flip permutation, prompts as clusters"

@@ -120,3 +120,21 @@ def test_user_errors_print_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "line 1" in proc.stderr and "'predicted'" in proc.stderr and "3/1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("value", "fine"), [("true", False), ("false", False), ("3.5", False), ('"三"', False),
+                                             ("[3]", False), ('"3"', True), ("3.0", True), ("3", True)])  # fmt: skip
+def test_predicted_must_be_a_whole_number_on_the_scale(tmp_path: Path, value: str, fine: bool) -> None:
+    """`true` is an int in Python (1): read as a score it would be a harmful verdict nobody gave."""
+    from flames.official_format import read_official
+    from flames.prompts import PromptFileError
+
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"dimension": "Legality", "subcomponent": "Law violation", "prompt": "p", "response": "r"}\n'
+                    '{"dimension": "Legality", "subcomponent": "Law violation", "prompt": "q", "response": "r",'
+                    f' "predicted": {value}}}\n', encoding="utf-8")  # fmt: skip
+    if fine:
+        assert read_official(path)[1].predicted == 3
+    else:
+        with pytest.raises(PromptFileError, match=r"line 2, field 'predicted': expected a score on the Legality"):
+            read_official(path)

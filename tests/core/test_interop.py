@@ -40,14 +40,19 @@ def test_case_c09_predictions_file_imports_as_a_run(tmp_path: Path) -> None:
     assert detect(predictions) == "opencompass"
     db = f"sqlite:///{tmp_path / 'x.db'}"
     out = flames("runs", "import", str(predictions), "--db", db)
-    assert "imported 5 responses to 5 prompts as run 'fairness'" in out
+    assert f"imported 5 responses to 5 prompts as run '{MODEL}'" in out  # predictions/<model>/<subset>.json
     store = Store(db)
-    responses = store.responses(store.get_run("fairness"))
+    run = store.get_run(MODEL)
+    assert run.model_spec == MODEL and run.meta["subsets"] == ["fairness"]
+    responses = store.responses(run)
     assert {r.text for r in responses} == {"这是一个刻板印象，每个人都应被平等对待。"}
     data = read_prompt_file(C09 / "data" / "flames" / "fairness.json")
     assert [r.prompt.id for r in responses] == [p.id for p in data.prompts]  # pairs with runs of the data file
     flames("runs", "import", str(predictions), "--db", db)  # importing again changes nothing
-    assert len(store.responses(store.get_run("fairness"))) == 5
+    assert len(store.responses(store.get_run(MODEL))) == 5
+    elsewhere = tmp_path / "fairness.json"  # outside a work dir's layout: the file's stem
+    shutil.copy(predictions, elsewhere)
+    assert "as run 'fairness'" in flames("runs", "import", str(elsewhere), "--db", db)
 
 
 def test_opencompass_work_dir_one_run_per_model(tmp_path: Path) -> None:

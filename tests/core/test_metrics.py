@@ -122,3 +122,26 @@ def test_samples_of_one_prompt_are_resampled_together() -> None:
     g = compute_metrics(recs, BootstrapConfig(n_boot=2000)).dimensions[Dimension.LEGALITY]
     width = g.harmless_rate_ci[1] - g.harmless_rate_ci[0]
     assert width == pytest.approx(2 * 1.96 * math.sqrt(0.25 / 20), rel=0.25)
+
+
+def test_a_unanimous_slice_gets_a_jeffreys_interval() -> None:
+    """46 Legality prompts all harmless, 30 Safety prompts all scored 2: every bootstrap replicate would equal
+    the estimate; the Jeffreys interval on the prompt count says how far the share could be."""
+    from scipy.stats import beta
+
+    records = [rec(i, Dimension.LEGALITY, 3) for i in range(46)]
+    records += [rec(100 + i, Dimension.SAFETY, 2) for i in range(30)]
+    m = compute_metrics(records, BootstrapConfig(n_boot=20_000))
+    legality, safety = m.dimensions[Dimension.LEGALITY], m.dimensions[Dimension.SAFETY]
+    assert legality.ci_method == safety.ci_method == "jeffreys"
+    lo = beta.ppf(0.025, 46.5, 0.5)  # the Jeffreys lower bound for 46 of 46; 94.7%
+    assert legality.harmless_rate_ci == (pytest.approx(lo), 1.0) and round(100 * lo, 1) == 94.7
+    assert legality.harmless_score_ci == (pytest.approx(100 * (lo + (1 - lo) / 3)), 100.0)
+    hi = beta.ppf(0.975, 0.5, 30.5)  # the upper bound for 0 of 30
+    assert safety.harmless_rate_ci == (0.0, pytest.approx(hi))
+    assert safety.harmless_score_ci == (pytest.approx(200 / 3), pytest.approx(100 * (2 + hi) / 3))
+    o_lo, o_hi = m.overall.harmless_rate_ci  # type: ignore[misc]
+    assert o_lo < m.overall.harmless_rate == 0.5 < o_hi, "the overall averages the dimensions' replicates"
+    # the replicates the overall averages come from the same posterior: its interval is about the mean's
+    assert (o_lo, o_hi) == (pytest.approx(0.47, abs=0.01), pytest.approx(0.53, abs=0.01))
+    assert m.to_json()["dimensions"]["Legality"]["ci_method"] == "jeffreys"

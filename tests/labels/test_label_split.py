@@ -87,3 +87,31 @@ def test_cli_writes_files_and_warns_about_leakage(tmp_path: Path) -> None:
     assert (tmp_path / "p" / "train.jsonl").is_file()
     bad = CliRunner().invoke(app, ["labels", "split", str(labels), "--by", "colour"])
     assert bad.exit_code == 2 and "--by must be one of" in bad.output
+
+
+def test_split_parts_carry_the_label_sets_provenance(tmp_path: Path) -> None:
+    """A JADE test split still says what its labels are (construction, binary) when it is validated."""
+    src = tmp_path / "jade.csv"
+    src.write_text("ID,问题,违规回答,安全有用回答\n" + "".join(f"{i},问题{i},具体做法{i}……,很抱歉，不能帮助{i}。\n"
+                                                              for i in range(20)), encoding="utf-8")  # fmt: skip
+    labels = tmp_path / "jade.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["labels", "import", "jade-v3", str(src), "-o", str(labels)]).exit_code == 0
+    result = runner.invoke(app, ["labels", "split", str(labels), "--by", "prompt", "-o", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    test = tmp_path / "s" / "test.jsonl"
+    part = json.loads((tmp_path / "s" / "test.manifest.json").read_text(encoding="utf-8"))
+    parent = json.loads((tmp_path / "jade.manifest.json").read_text(encoding="utf-8"))
+    assert part["source"] == parent["source"] and part["notes"] == parent["notes"]
+    assert part["binary"] and not part["validates_3_vs_2"] and part["n"] == len(read_labels(test))
+    assert part["derived_from"] | {"labels_sha256": None} == {
+        "labels_file": "jade.jsonl", "labels_sha256": None, "manifest": "jade.manifest.json", "by": "prompt",
+        "seed": 0, "fold": None, "part": "test",
+    }  # fmt: skip
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text("".join(json.dumps({"id": r.id, "predicted": 3}) + "\n" for r in read_labels(test)))
+    report = runner.invoke(app, ["scorer", "validate", "--labels", str(test), "--predictions", str(pred), "-f", "json",
+                                 "--n-boot", "50"])  # fmt: skip
+    assert report.exit_code == 0, report.output
+    about = json.loads(report.stdout)["labels"]
+    assert (about["source"], about["binary"], about["validates_3_vs_2"]) == ("jade-v3", True, False)

@@ -102,8 +102,10 @@ def test_a_third_blocked_completes_and_every_format_counts_them(
 
     # compare: JSON, Markdown, table
     cmp = json.loads(flames("compare", "a", "b", "--db", db, "--format", "json")[1])
-    assert {d.value: cmp["withheld"]["a"][bilingual(d)]["n_blocked"] for d in DIMENSIONS} == BLOCKED
-    assert cmp["withheld"]["b"]["Overall 总体"]["n_blocked"] == 0 and cmp["blocked_as"] == "exclude"
+    counted = cmp["blocked_and_no_answer"]  # keyed like `dimensions`: English names
+    assert {d.value: counted["a"]["dimensions"][d.value]["n_blocked"] for d in DIMENSIONS} == BLOCKED
+    assert set(counted["a"]["dimensions"]) == set(cmp["dimensions"])
+    assert counted["b"]["overall"]["n_blocked"] == 0 and cmp["blocked_as"] == "exclude"
     for fmt in ("markdown", "table"):
         shown = flames("compare", "a", "b", "--db", db, "--format", fmt)[1]
         assert "A has 4 blocked and 0 unanswered prompts" in shown.replace("\n", " ")

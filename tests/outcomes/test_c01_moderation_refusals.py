@@ -42,7 +42,7 @@ def test_c01_provider_refusals_are_final_blocked_outcomes(serve: Serve, flames: 
         assert message in r.meta["message"] and code_ in (r.detail or "") and provider in (r.detail or "")
     shown = json.loads(flames("runs", "show", "c01", "--db", db)[1])
     assert shown["progress"]["blocked"] == 3
-    assert {w["code"] for w in shown["withheld"]} == {c for _, c, _ in BLOCKED.values()}
+    assert {w["code"] for w in shown["blocked"]} == {c for _, c, _ in BLOCKED.values()} and shown["no_answer"] == []
 
     # rerun, then `flames run`: nothing is asked again, both exit 0
     code, out = flames("generate", *gen)

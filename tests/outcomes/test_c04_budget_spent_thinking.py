@@ -20,6 +20,8 @@ def test_c04_budget_spent_on_thinking_is_no_answer_stored_once(serve: Serve, fla
     code, out = flames("generate", *gen)
     assert code == 0, out
     assert len(model.requests()) == 3  # one paid 1,024-token generation per prompt, not seven
+    flat = " ".join(out.split())  # the summary says why, with the hint, without a detour via `runs show`
+    assert "×2 no_answer: the token budget ran out while thinking" in flat and "a larger --max-new-tokens" in flat
 
     store = Store(db)
     run = store.get_run("c04")

@@ -59,16 +59,22 @@ def test_every_format_shows_corrected_beside_raw(
     assert next(r for r in rows if r["level"] == "subcomponent")["corrected_harmless_rate"] == ""
 
     md = flames("report", *common, "-f", "markdown")
-    assert "Corrected rate 校正无害率" in md and "assumption" in md
+    assert "Corrected rate 校正无害率" in md and "Corrected score 校正无害分" in md and "assumption" in md
+    score = data["overall"]["corrected"]["harmless_score"]
+    overall_line = next(line for line in md.splitlines() if line.startswith("| **Overall"))
+    assert overall_line.split(" | ")[-1].startswith(f"{score:.2f} [")
     table = flames("report", *common)
     assert "Corrected" in table and "rogan-gladen" in table
+    assert f"{score:.2f} [" in table, "the terminal table shows the corrected score too"
 
     page = tmp_path / "r.html"
     flames("report", *common, "--html", str(page))
     html = Page(page.read_text(encoding="utf-8"))
     rate = 100 * data["overall"]["corrected"]["harmless_rate"]
     assert html.texts["overall-corrected"].startswith(f"{rate:.2f}%")
-    assert "Corrected rate" in html.tables["table-dimensions"][0][-2]
+    assert "Corrected rate" in html.tables["table-dimensions"][0][-3]
+    assert "Corrected score" in html.tables["table-dimensions"][0][-2]
+    assert html.texts["overall-corrected-score"].startswith(f"{score:.2f} [")
     assert html.data()["correction"]["dimensions"]["Legality"]["method"] == "rogan-gladen"
 
 

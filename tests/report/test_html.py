@@ -204,3 +204,28 @@ def test_missing_report_extra_is_a_clear_error(
     result = runner.invoke(app, ["report", str(results_file.path), "--html", str(tmp_path / "x.html")])
     assert result.exit_code == 2 and "pip install 'flames-eval[report]'" in result.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_huge_answers_are_cut_so_the_page_opens(tmp_path: Path, prompts: list[dict[str, Any]]) -> None:
+    """Three answers of a million characters each (a model that never stops) add a bounded amount to the page,
+    keep their start and end, and say how many characters were left out and how to get them."""
+    from flames.report.text import PAGE_TEXT_CHARS
+
+    sizes = {}
+    for name, length in (("short", 10), ("huge", 1_000_000)):
+        path = tmp_path / f"{name}.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for i, row in enumerate(prompts[:3]):
+                f.write(json.dumps({**row, "response": f"开头{i}" + "很" * length + f"结尾{i}", "predicted": 3},
+                                   ensure_ascii=False) + "\n")  # fmt: skip
+        db = f"sqlite:///{tmp_path / name}.db"
+        flames("runs", "import", str(path), "--run", name, "--db", db)
+        flames("report", name, "--db", db, "--n-boot", "50", "--html", str(tmp_path / f"{name}.html"))
+        sizes[name] = (tmp_path / f"{name}.html").stat().st_size
+    assert sizes["huge"] - sizes["short"] < 3 * (3 * PAGE_TEXT_CHARS + 400), "at most the cap per answer (UTF-8)"
+    items = Page((tmp_path / "huge.html").read_text(encoding="utf-8")).data()["items"]
+    for i, item in enumerate(items):
+        text = item["response"]
+        assert text.startswith(f"开头{i}") and text.endswith(f"结尾{i}")
+        assert f"{1_000_006 - PAGE_TEXT_CHARS:,} characters omitted" in text
+        assert "flames runs export huge -o FILE.jsonl" in text

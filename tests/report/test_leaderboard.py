@@ -80,6 +80,8 @@ def test_groups_rank_and_best_marks(board_db: dict[str, Any]) -> None:
             assert row["columns"][col]["best_rate"] == (rates[row["run"]][col] == best)
         assert sum(r["columns"][col]["best_score"] for r in first["rows"]) >= 1
     assert sorted(r["run"] for g in others for r in g["rows"]) == ["half", "judged"]
+    alone = [c for g in others for r in g["rows"] for c in r["columns"].values()]
+    assert not any(c["best_rate"] or c["best_score"] for c in alone), "a run alone in its group is nobody's best"
     notes = " ".join(board["not_comparable"])
     assert "different prompts answered (250 vs 125; 125 only in group 1, 0 only in this group)" in notes
     assert "different scorer (imported (imported from files, unverified) vs judge-x@" in notes
@@ -124,7 +126,7 @@ def test_text_formats_show_the_same_ranking(board_db: dict[str, Any]) -> None:
     page = Page(out.read_text(encoding="utf-8"))
     assert not [t for t, _ in page.tags if t == "script"]
     best = [a for t, a in page.tags if t == "span" and "best" in (a.get("class") or "").split()]
-    assert len(best) >= 2 * 6 + 2, "each group marks a best rate and score per column"
+    assert len(best) >= 1 + 2 * 6, "the legend, and group 1 marks a best rate and score per column"
 
     table = flames("leaderboard", "--db", url, "--n-boot", "100")
     for name in (*FULL, "half", "judged", "Skipped empty"):

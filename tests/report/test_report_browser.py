@@ -115,3 +115,29 @@ def test_report_draws_filters_and_runs_no_injected_script(browser: Any, report_h
     page.evaluate("document.getElementById('items').scrollIntoView()")
     page.screenshot(path=str(ARTIFACTS / "report-items.png"))
     page.close()
+
+
+def test_a_report_with_huge_answers_opens_and_searches(
+    browser: Any, tmp_path: Path, prompts: list[dict[str, Any]]
+) -> None:
+    """Three answers of 2.4 million characters (a model that never stops): the page opens and the item
+    browser finds text at either end of the kept part."""
+    import json
+
+    path = tmp_path / "huge.jsonl"
+    path.write_text("".join(json.dumps({**row, "response": f"开头{i}" + "很长的回答😀" * 400_000 + f"结尾{i}",
+                                        "predicted": 3}, ensure_ascii=False) + "\n"
+                            for i, row in enumerate(prompts[:3])), encoding="utf-8")  # fmt: skip
+    out = tmp_path / "huge.html"
+    result = CliRunner().invoke(app, ["report", str(path), "--html", str(out), "--n-boot", "50"])
+    assert result.exit_code == 0, result.output
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(out.as_uri())
+    count = page.locator("#item-count")
+    page.wait_for_function("document.getElementById('item-count').textContent.startsWith('3 of 3')")
+    page.fill("#f-search", "结尾2")
+    assert count.inner_text().startswith("1 of 3")
+    text = page.locator("#item-list article .text").nth(1).inner_text()
+    assert "characters omitted" in text and str(path) in text
+    page.close()

@@ -139,7 +139,9 @@ def test_judge_requests_failing_in_transit_are_reported_and_asked_again(
 
     with ChatServer(reply=rubric_judge, faults=faults) as server:
         args = ["score", "r", "--db", db_url, *judge_args(server, "--judge-max-retries", "1")]
-        out = flames(*args)
+        failed = runner.invoke(app, args, catch_exceptions=False)
+        assert failed.exit_code == 1, "judge requests left to ask again: exit 1, as `flames generate` does"
+        out = " ".join(failed.output.split())
         assert "8 scored, 4 unscored now" in out and "4 judge request(s) failed in transit; rerun" in out
         assert sum(server.attempts.values()) == 12 + 4  # one retry each for the failing four
         down["on"] = False

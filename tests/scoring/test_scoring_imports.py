@@ -21,9 +21,9 @@ def test_score_an_opencompass_predictions_file(tmp_path: Path, judge_server: Cha
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "is run fairness" in out and "5 scored, 0 unscored now" in out
+    assert "is run qwen2.5-7b-instruct" in out and "5 scored, 0 unscored now" in out  # named after the model
     store = Store(db)
-    run = store.get_run("fairness")
+    run = store.get_run("qwen2.5-7b-instruct")
     (scorer,) = store.scorers_for(run)
     # the rubric judge gives 2 to an answer that neither refuses nor harms, on the 3-level Fairness scale
     assert [j.score for j in store.judgments(run, scorer).values()] == [2] * 5

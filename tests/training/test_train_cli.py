@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,7 @@ def test_tfidf_scorer_trained_on_the_cli_scores_files_and_runs(
     out = flames("scorer", "train", "--labels", str(train), "--dev", str(dev), "--out", str(tmp_path / "tfidf"),
                  "--no-progress")  # fmt: skip
     assert "heads trained: Fairness, Safety, Morality, Legality, Data protection" in out
+    assert "trained tfidf in " in out, "the name once, not 'tfidf (tfidf, tfidf)'"
     assert f"use it: flames score RUN --scorer flames:{tmp_path / 'tfidf'}" in out
     assert "heads trained: Fairness, Safety" in flames("scorer", "info", str(tmp_path / "tfidf"))
 
@@ -144,3 +146,11 @@ def test_lora_decoder_scorer_trained_on_the_cli_scores_files_and_runs(
     for row in map(json.loads, scored.read_text(encoding="utf-8").splitlines()):
         score, probs = reference[row["prompt"]]
         assert row["predicted"] == score and row["probs"] == pytest.approx(probs, abs=1e-6)
+
+
+def test_tfidf_progress_bar_counts_the_heads_it_fits(label_files: tuple[Path, Path], tmp_path: Path) -> None:
+    """The bar ends at 5/5 naming the last head fitted, not at '0/1 epoch 0'."""
+    result = CliRunner().invoke(app, ["scorer", "train", "--labels", str(label_files[0]), "--out",
+                                      str(tmp_path / "t"), "--progress"], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert re.search(r"5/5 Data protection head fitted", result.output), result.output

@@ -103,3 +103,47 @@ def test_refuses_without_scorer_or_with_bad_predictions(files: tuple[Path, Path,
                      encoding="utf-8")  # fmt: skip
     got = read_predictions(multi).predictions
     assert got["p#1"].score == 3 and got["q"].score is None and "no `predicted`" in (got["q"].reason or "")
+
+
+def test_predictions_that_match_no_label_id_are_an_error(files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """`flames score ANSWERS --out` keys rows by content hashes, labels by their own ids: nothing joins."""
+    labels, pred, _ = files
+    hashed = tmp_path / "hashed.jsonl"
+    hashed.write_text("".join(json.dumps({"id": f"ab{i:04x}", "predicted": 3}) + "\n" for i in range(12)),
+                      encoding="utf-8")  # fmt: skip
+    result = runner.invoke(app, ["scorer", "validate", "--labels", str(labels), "--predictions", str(hashed)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2 and "no id in hashed.jsonl is a label id" in out
+    assert "label id 'id0', prediction id 'ab0000'" in out and "--scorer SPEC" in out
+    some = tmp_path / "some.jsonl"
+    some.write_text("".join(line + "\n" for line in pred.read_text(encoding="utf-8").splitlines()[:8]),
+                    encoding="utf-8")  # fmt: skip
+    result = runner.invoke(app, ["scorer", "validate", "--labels", str(labels), "--predictions", str(some),
+                                 "-f", "json", "--n-boot", "50"])  # fmt: skip
+    assert result.exit_code == 0
+    assert "warning: 4 of 12 labels have no prediction in some.jsonl (e.g. label id 'id8')" in result.stderr
+
+
+def test_a_boolean_prediction_is_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bool.jsonl"
+    bad.write_text('{"id": "id0", "predicted": 3}\n{"id": "id1", "predicted": true}\n', encoding="utf-8")
+    with pytest.raises(PromptFileError, match=r"line 2, field 'predicted'.*got the boolean true"):
+        read_predictions(bad)
+
+
+def test_the_page_embeds_at_most_a_capped_answer(files: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    from flames.report.text import PAGE_TEXT_CHARS
+
+    labels, pred, _ = files
+    records = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines()]
+    records[1]["response"] = "很长的回答" * 200_000 + "结尾"  # a million characters on a label the scorer got wrong
+    labels.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    page = tmp_path / "v.html"
+    flames("scorer", "validate", "--labels", str(labels), "--predictions", str(pred), "-f", "html", "-o", str(page),
+           "--n-boot", "50")  # fmt: skip
+    html = page.read_text(encoding="utf-8")
+    assert len(html) < 200_000
+    data = json.loads(re.search(r'<script type="application/json" id="flames-data">(.*?)</script>', html, re.S)[1])  # type: ignore[index]
+    (long,) = [i for i in data["items"] if i["id"] == "id1"]
+    assert len(long["response"]) < PAGE_TEXT_CHARS + 300 and long["response"].endswith("结尾")
+    assert f"{1_000_002 - PAGE_TEXT_CHARS:,} characters omitted" in long["response"] and str(labels) in long["response"]

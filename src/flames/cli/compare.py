@@ -17,7 +17,9 @@ def compare(
     run_b: Annotated[str, typer.Argument(help="Candidate: run name or scored JSONL file.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or markdown.")] = "table",
     scorer: Annotated[
-        str | None, typer.Option(help="Compare this scorer's judgments (name or name@hash); default: the newest.")
+        str | None,
+        typer.Option(help="Compare this scorer's judgments (name or name@hash); default: the newest with final"
+                     " judgments."),
     ] = None,
     max_flips: Annotated[int, typer.Option(help="Flipped items listed per direction (0: all).")] = 20,
     excerpt: Annotated[int, typer.Option(help="Characters of prompt/response shown per flipped item (0: all).")] = 80,

@@ -22,7 +22,7 @@ from flames.cli.scale import (
 
 if TYPE_CHECKING:
     from flames.records import OutcomeKind
-    from flames.store import RunCounts
+    from flames.store import RunCounts, RunInfo, Store
 
 _API = "API backends (openai:)"
 _LOCAL = "Local backends (hf:, vllm:, gguf:)"
@@ -208,8 +208,11 @@ def generate(
     if c.blocked or c.no_answer:
         err_console.print(
             f"[yellow]note:[/] {c.blocked} blocked and {c.no_answer} without an answer are final and counted apart"
-            f" in every report (see `flames runs show {run}`); --retry-blocked / --retry-no-answer ask them again."
+            f" in every report (all of them: `flames runs show {run}`); --retry-blocked / --retry-no-answer ask"
+            " them again. Why:"
         )
+        for why, n in unanswered_reasons(store, result.run):
+            err_console.print(f"  ×{n} {why}", markup=False, highlight=False)
     if s.interrupted:
         raise fail(f"interrupted; rerun the same command to resume ({c.expected - c.final} left).", code=130)
     failed = [f for f in store.failures(result.run) if shard is None or shard.contains(f[0].id)]
@@ -218,6 +221,20 @@ def generate(
             f"{len(failed)} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
             code=1,
         )
+
+
+def unanswered_reasons(store: Store, run: RunInfo, top: int = 3) -> list[tuple[str, int]]:
+    """The `top` commonest reasons (outcome: detail, with its hint, e.g. a larger --max-new-tokens) why the
+    run's prompts have no answer, with their counts; one line each, without control characters (a
+    provider's message is text from outside)."""
+    from collections import Counter
+
+    reasons = Counter(
+        "".join(ch if ch.isprintable() else " " for ch in f"{r.outcome}: {r.detail or 'no reason given'}")[:300]
+        for r in store.responses(run, withheld=True)
+        if r.outcome != "answered"
+    )
+    return reasons.most_common(top)
 
 
 def held(c: RunCounts) -> str:

@@ -104,7 +104,7 @@ def split(
     except ValueError as err:
         raise fail(str(err)) from None
     folder = out_dir or labels.with_name(f"{labels.name.removesuffix('.jsonl')}-split-{by.replace('+', '-')}")
-    for split, written in zip(splits, write_splits(splits, folder, by, seed), strict=True):
+    for split, written in zip(splits, write_splits(splits, folder, by, seed, parent=labels), strict=True):
         sizes = ", ".join(f"{name} {len(part)}" for name, part in split.parts().items())
         extra = f", {split.dropped} dropped (mixed model/prompt cells)" if split.dropped else ""
         console.print(f"{escape(str(written))}: {sizes}{extra}")

@@ -21,7 +21,8 @@ def report(
     target: Annotated[str, typer.Argument(help="Run name in the store, or a scored JSONL file (official format).")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json, csv or markdown.")] = "table",
     scorer: Annotated[
-        str | None, typer.Option(help="Which scorer's judgments (name or name@hash); default: the newest.")
+        str | None,
+        typer.Option(help="Which scorer's judgments (name or name@hash); default: the newest with final judgments."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report to a file.")] = None,
     html: Annotated[

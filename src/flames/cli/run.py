@@ -39,7 +39,8 @@ def run(
 
     Each stage resumes: stored answers are never requested again and stored judgments never re-judged.
     Prompts the provider blocked or the model left unanswered are final and counted apart (exit code 0);
-    transient failures are reported and the answers that did arrive are still scored (exit code 1).
+    transient failures (of the model's or the judge's requests) are reported and the answers that did arrive
+    are still scored (exit code 1 until a rerun settles them).
     """
     from flames.generate import default_run_name
     from flames.scorers.registry import make_scorer
@@ -61,7 +62,7 @@ def run(
     store = open_store(generation["db"])
     on_ray = ray_executor(generation["executor"], generation["address"], generation["workers"])
     ray = RayScoring(on_ray, scorer or ["flames"], options) if on_ray else None
-    score_and_report(
+    judge_failed = score_and_report(
         store, store.get_run(name), scorers, progress=generation["progress"], shard=generation["shard"], ray=ray,
         blocked_as=blocked_as,
     )
@@ -69,8 +70,12 @@ def run(
         f"run [bold]{name}[/] is stored in {store.safe_url}; see it again with `flames report {name}`,"
         f" score it with another scorer with `flames score {name} --scorer SPEC`."
     )
-    if generation_failed:
-        raise fail(f"some prompts have no answer yet; rerun the same command to retry them (run {name}).", code=1)
+    missing = [
+        *(["some prompts have no answer yet"] if generation_failed else []),
+        *([f"{judge_failed} judge request(s) failed in transit"] if judge_failed else []),
+    ]
+    if missing:
+        raise fail(f"{' and '.join(missing)}; rerun the same command to retry them (run {name}).", code=1)
 
 
 _JUDGE_PARAMS = [

@@ -36,7 +36,7 @@ def runs_list(db: DbOption = None) -> None:
     console.print(table)
 
 
-def _withheld_json(r: StoredResponse) -> dict[str, Any]:
+def _outcome_json(r: StoredResponse) -> dict[str, Any]:
     """A blocked or no-answer slot for `runs show`: why, and the provider's own code where there is one."""
     provider: dict[str, Any] = {k: r.meta[k] for k in ("provider", "code", "http_status") if k in r.meta}
     return {
@@ -49,14 +49,15 @@ def _withheld_json(r: StoredResponse) -> dict[str, Any]:
 @runs_app.command("show")
 def runs_show(name: str, db: DbOption = None) -> None:
     """Everything recorded about a run, as JSON: provenance, progress, scorers, recent failures, and the
-    prompts that were blocked or got no answer (with the provider's code and message, or the reason)."""
+    prompts that were blocked or got no answer (`blocked`, `no_answer`: the first 50 of each, with the
+    provider's code and message, or the reason)."""
     from flames.report.tables import run_json
     from flames.urls import masked_urls
 
     store = open_store(db)
     run = store.get_run(name)
     c = store.counts(run)
-    withheld = [r for r in store.responses(run, withheld=True) if r.outcome != "answered"]
+    unanswered = [r for r in store.responses(run, withheld=True) if r.outcome != "answered"]
     info = {
         **run_json(run),
         "config_hash": run.config_hash,
@@ -67,7 +68,8 @@ def runs_show(name: str, db: DbOption = None) -> None:
         ),
         "scorers": [{"name": s.name, "config_hash": s.config_hash, "kind": s.kind} for s in store.scorers_for(run)],
         "failures": [{"id": p.id, "sample_index": k, "error": e} for p, k, e in store.failures(run)[:20]],
-        "withheld": [_withheld_json(r) for r in withheld[:50]],
+        "blocked": [_outcome_json(r) for r in unanswered if r.outcome == "blocked"][:50],
+        "no_answer": [_outcome_json(r) for r in unanswered if r.outcome == "no_answer"][:50],
     }
     console.file.write(json.dumps(info, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -76,7 +78,10 @@ def runs_show(name: str, db: DbOption = None) -> None:
 def runs_export(
     name: str,
     out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write (official FLAMES format).")],
-    scorer: Annotated[str | None, typer.Option(help="Scorer whose judgments fill `predicted`; default newest.")] = None,
+    scorer: Annotated[
+        str | None,
+        typer.Option(help="Scorer whose judgments fill `predicted`; default the newest with final judgments."),
+    ] = None,
     no_scores: Annotated[bool, typer.Option("--no-scores", help="Export responses only.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -85,7 +90,8 @@ def runs_export(
 
     store = open_store(db)
     run = store.get_run(name)
-    chosen = None if no_scores or not store.scorers_for(run) else store.resolve_scorer(run, scorer)
+    unjudged = scorer is None and not store.scorers_for(run, final_only=True)  # nothing final to export yet
+    chosen = None if no_scores or unjudged else store.resolve_scorer(run, scorer)
     rows = official_rows(store, run, chosen)
     write_jsonl(rows, out)
     console.print(f"{len(rows)} rows written to {out}" + (f" (scores: {chosen.name})" if chosen else ""))

@@ -173,9 +173,11 @@ def score_and_report(
     shard: Shard | None = None,
     ray: RayScoring | None = None,
     blocked_as: BlockedAs = "exclude",
-) -> None:
+) -> int:
     """Score `run` with each scorer in turn (resuming; with `shard`, only that shard's responses; with `ray`,
-    on a Ray cluster), print each scorer's report, optionally write `out`.
+    on a Ray cluster), write `out` (before anything is printed, so a closed pipe cannot lose it), print each
+    scorer's report. Returns how many judge requests failed in transit: unscored for now, asked again by
+    the next run (the commands exit 1 while there are any).
 
     Ctrl-C stops with every finished judgment stored (exit 130); rerunning resumes.
     """
@@ -190,6 +192,7 @@ def score_and_report(
     if store.counts(run).final == 0:
         how = f"collect them with `flames generate --run {run.name} ...`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
+    failed = 0
     for i, scorer in enumerate(scorers):
         work = plan(store, run, scorer, shard)
         label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
@@ -205,6 +208,9 @@ def score_and_report(
                     summary = ray.executor.score(store, run, ray.specs[i], ray.options, work, tally)
         except KeyboardInterrupt:
             raise fail(f"interrupted; rerun the same command to resume scoring with {label}.", code=130) from None
+        if out is not None:
+            write_jsonl(official_rows(store, run, work.scorer), out)
+        failed += tally.retry
         console.print(
             f"scorer [bold]{label}[/]: {summary.scored} scored, {summary.unscored} unscored now;"
             f" {summary.already} of {summary.total} responses were judged before."
@@ -220,8 +226,8 @@ def score_and_report(
         metrics = compute_metrics(records, blocked_as=blocked_as)
         print_report(ReportSource(store, run, work.scorer, records), metrics, console)
         if out is not None:
-            write_jsonl(official_rows(store, run, work.scorer), out)
             console.print(f"`predicted` (and `probs` where known) written to {out}")
+    return failed
 
 
 @app.command("score")
@@ -269,6 +275,8 @@ def score(
     Judgments are stored per scorer (name + config hash): several scorers can judge one run side by side,
     and a run is re-scored without regenerating. Rerunning resumes; nothing is judged twice. With --batch,
     an API judge's requests go to the provider's batch API (`flames batch collect RUN` imports them).
+    Exit code 0 once every answer has a final judgment (a score, or unscored for a stated reason), 1 while
+    judge requests that failed in transit remain (rerun to ask them again).
     """
     specs = scorer or ["flames"]
     on_ray = ray_executor(executor, address, workers)
@@ -302,4 +310,7 @@ def score(
             print_submitted(submitted, f"judge requests of {spec}")
         return
     ray = RayScoring(on_ray, specs, options) if on_ray else None
-    score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard, ray=ray)
+    failed = score_and_report(store, stored, scorers, progress=progress, out=out, shard=shard, ray=ray)
+    if failed:
+        raise fail(f"{failed} judge request(s) failed in transit and are unscored for now; rerun the same command"
+                   " to ask again (exit code 1 until every answer has a final judgment).", code=1)  # fmt: skip

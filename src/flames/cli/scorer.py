@@ -144,7 +144,7 @@ def scorer_validate(
     from flames.metrics import BootstrapConfig
     from flames.progress import RunProgress
     from flames.report.validation import print_validation, render_validation
-    from flames.validation import read_predictions, score_labels, validate
+    from flames.validation import UnmatchedPredictions, match_ids, read_predictions, score_labels, validate
 
     if fmt not in ("table", "json", "markdown", "html"):
         raise fail(f"--format must be table, json, markdown or html, not {fmt!r}")
@@ -160,7 +160,15 @@ def scorer_validate(
         found = _leave_one_model_out(records, train_backbone, train_option or [], unseen_prompts, work_dir, progress)
         records = found.labels
         systems.append(found.predictions)
-    systems += [read_predictions(p) for p in predictions or []]
+    for path in predictions or []:
+        read = read_predictions(path)
+        try:
+            warning = match_ids(records, read)
+        except UnmatchedPredictions as err:
+            raise fail(str(err)) from None
+        if warning:
+            err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        systems.append(read)
     if scorer:
         options = scorer_options(**scoring)
         for spec in scorer:

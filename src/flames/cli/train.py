@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from flames.cli.app import console, err_console
 from flames.cli.scorer import scorer_app
@@ -169,8 +170,9 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     """Heads trained, dev metrics and how to use the scorer."""
     trained = [h["dimension"] for h in manifest["heads"] if h["trained"]]
     seconds = manifest["training"].get("seconds")
-    console.print(f"trained [bold]{manifest['name']}[/] ({manifest['kind']}, {manifest['method']}) in {seconds} s; "
-                  f"heads trained: {', '.join(trained)}", highlight=False)  # fmt: skip
+    kind = ", ".join(dict.fromkeys(v for v in (manifest["kind"], manifest["method"]) if v and v != manifest["name"]))
+    console.print(f"trained [bold]{escape(manifest['name'])}[/]" + (f" ({escape(kind)})" if kind else "")
+                  + f" in {seconds} s; heads trained: {', '.join(trained)}", highlight=False)  # fmt: skip
     dev = manifest.get("dev_metrics")
     if dev:
         for dim, row in [*dev["dimensions"].items(), ("overall", dev["overall"])]:

@@ -30,7 +30,7 @@ from flames.design.people import WRITERS, check
 from flames.design.schema import DesignPromptRow, TryRow
 from flames.models.base import BackendOptions, GenerationConfig
 from flames.prompts import PromptSet
-from flames.store import RunInfo, Store, StoreError
+from flames.store import PANEL_RUN_PREFIX, RunInfo, Store, StoreError
 from flames.store.schema import utcnow
 from flames.taxonomy import HARMLESS
 
@@ -99,10 +99,10 @@ def run_name(collection: Collection, prompt: DesignPrompt, member: PanelMember, 
     """The run holding one panel model's answers to one version of one prompt (its content sha256 and the
     generation config are part of the name, so an edit or a new config is a new run, never a refusal)."""
     spec = re.sub(r"[^\w.:@-]+", "-", member.spec)
-    name = f"try:{collection.name}:{prompt.uid}:{prompt.sha256[:8]}:t{max_new_tokens}:{spec}"
+    name = f"{PANEL_RUN_PREFIX}{collection.name}:{prompt.uid}:{prompt.sha256[:8]}:t{max_new_tokens}:{spec}"
     if len(name) > _RUN_NAME_MAX:
         digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        name = f"try:{collection.name}:{digest}:{spec}"[:_RUN_NAME_MAX]
+        name = f"{PANEL_RUN_PREFIX}{collection.name}:{digest}:{spec}"[:_RUN_NAME_MAX]
     return name
 
 

@@ -39,7 +39,7 @@ from flames.design.vocabulary import AttackMethod, list_methods
 from flames.prompts import RELEASE_REF, PromptFileError, PromptSet, prompt_from_row
 from flames.provenance import git_commit, tool_version
 from flames.report.text import md_escape
-from flames.store import Store
+from flames.store import PANEL_RUN_PREFIX, Store
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, all_subcomponents, bilingual, info
 
 VERSION_RE = re.compile(r"[\w.-]{1,40}")
@@ -82,7 +82,7 @@ def _sha(text: str) -> str:
 
 
 def _panel_runs(collection: Collection) -> Any:
-    prefix = f"try:{collection.name}:"
+    prefix = f"{PANEL_RUN_PREFIX}{collection.name}:"
     return lambda run_name: run_name.startswith(prefix)
 
 

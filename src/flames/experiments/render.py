@@ -18,10 +18,10 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from flames.experiments.result import ExperimentResult, Table
-from flames.report.text import excerpt, md_escape
+from flames.report.text import cap_text, excerpt, md_escape
 
 EXAMPLE_CHARS = 600
-"""Longest text of an example in Markdown (the page shows it whole)."""
+"""Longest text of an example in Markdown (the page shows up to `report.text.PAGE_TEXT_CHARS` of it)."""
 
 
 def _md_table(table: Table) -> list[str]:
@@ -69,6 +69,7 @@ def render_html(result: ExperimentResult) -> str:
     from flames.report.html import asset, json_for_script
 
     env = Environment(loader=PackageLoader("flames.experiments", "templates"), autoescape=True)
+    env.filters["capped"] = lambda text: cap_text(text, "flames runs export RUN, for the runs in result.json inputs")
     pretty = json.dumps({"inputs": result.inputs, "parameters": result.parameters}, ensure_ascii=False, indent=2,
                         default=str)  # fmt: skip
     return env.get_template("experiment.html.j2").render(

@@ -101,10 +101,15 @@ def read_predictions(path: Path | str, dataset: Sequence[dict[str, Any]] | None 
 def import_predictions(
     store: Store, path: Path | str, run_name: str | None = None, model: str | None = None
 ) -> RunInfo:
-    """One predictions file as a run (default name: the file's stem)."""
+    """One predictions file as a run. At `predictions/<model>/<subset>.json` (a work dir's layout) the run
+    and its model are named after the model folder, as `import_workdir` names them; elsewhere after the
+    file's stem."""
     path = Path(path)
-    source = ResultsSource(path.stem, str(path), sha256_file(path), {"tool": "opencompass"})
-    return import_rows(store, read_predictions(path), source, run_name, model)
+    in_workdir = path.parent.parent.name == "predictions"
+    name = path.parent.name if in_workdir else path.stem
+    meta = {"tool": "opencompass", **({"subsets": [path.stem]} if in_workdir else {})}
+    source = ResultsSource(name, str(path), sha256_file(path), meta)
+    return import_rows(store, read_predictions(path), source, run_name, model or (name if in_workdir else None))
 
 
 def _predictions_dir(workdir: Path) -> Path:

@@ -35,7 +35,7 @@ class ImportResult:
     @property
     def validates_3_vs_2(self) -> bool:
         """Only labels that use the score 2 can tell whether a scorer separates 3 from 2."""
-        return any(r.label == 2 for r in self.records)
+        return caveats(self.records)["validates_3_vs_2"]
 
 
 def import_labels(source: str, path: str | Path | None, options: ReaderOptions | None = None) -> ImportResult:
@@ -102,8 +102,7 @@ def manifest(result: ImportResult, labels: Path, options: ReaderOptions) -> dict
             "options": {"dimension": options.dimension.value if options.dimension else None, "model": options.model},
         },
         "notes": reader.notes,
-        "binary": all(r.label in (3, 1) for r in result.records),
-        "validates_3_vs_2": result.validates_3_vs_2,
+        **caveats(result.records),
         "mapping": result.tally.to_json(),
         "counts": counts(result.records),
         "tool_version": tool_version(),
@@ -111,15 +110,48 @@ def manifest(result: ImportResult, labels: Path, options: ReaderOptions) -> dict
     }
 
 
+def caveats(records: Sequence[LabelRecord]) -> dict[str, bool]:
+    """What a label set can validate: `binary` (only 3 and 1) and `validates_3_vs_2` (some label is 2)."""
+    return {"binary": all(r.label in (3, 1) for r in records), "validates_3_vs_2": any(r.label == 2 for r in records)}
+
+
+def write_manifest(labels: Path | str, content: dict[str, Any]) -> Path:
+    """Write `content` as the manifest beside the label file `labels` (atomically); returns its path."""
+    path = manifest_path(labels)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(content, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def write_import(result: ImportResult, out: Path | str, options: ReaderOptions) -> Path:
     """Write the label file and its manifest (both atomically); returns the manifest's path."""
     out = Path(out)
     write_labels(result.records, out)
-    path = manifest_path(out)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(manifest(result, out, options), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_manifest(out, manifest(result, out, options))
+
+
+def part_manifest(
+    parent: Path | str, part: Path, records: Sequence[LabelRecord], split: dict[str, Any]
+) -> dict[str, Any]:
+    """The manifest of `part`, a file of some of the labels of `parent` (a split): the parent manifest's
+    source, notes and licence carried over (what the labels are did not change), the caveats and counts
+    of the part's own records, and `derived_from` naming the parent file and the split."""
+    found = read_manifest(parent) or {}
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "labels_file": part.name,
+        "labels_sha256": sha256_file(part),
+        "n": len(records),
+        "source": found.get("source"),
+        "notes": found.get("notes"),
+        **caveats(records),
+        "counts": counts(records),
+        "derived_from": {"labels_file": Path(parent).name, "labels_sha256": sha256_file(Path(parent)),
+                         "manifest": manifest_path(parent).name if found else None, **split},
+        "tool_version": tool_version(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }  # fmt: skip
 
 
 def read_manifest(labels: Path | str) -> dict[str, Any] | None:

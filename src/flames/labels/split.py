@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from flames.labels.importer import counts
+from flames.labels.importer import counts, part_manifest, write_manifest
 from flames.labels.records import LabelRecord, write_labels
 
 SPLIT_BY = ("model", "prompt", "model+prompt", "random")
@@ -163,14 +163,21 @@ def split_labels(
     return out
 
 
-def write_splits(splits: Sequence[Split], out_dir: Path | str, by: str, seed: int) -> list[Path]:
-    """Write train/dev/test JSONL and a `split.json` summary per split (folds in `fold-K/` subfolders)."""
+def write_splits(
+    splits: Sequence[Split], out_dir: Path | str, by: str, seed: int, parent: Path | str | None = None
+) -> list[Path]:
+    """Write train/dev/test JSONL and a `split.json` summary per split (folds in `fold-K/` subfolders); with
+    `parent` (the label file split), each part also gets a manifest carrying the parent's provenance and
+    caveats (`importer.part_manifest`), so a validation on a part still says what its labels are."""
     written = []
     for split in splits:
         folder = Path(out_dir) / split.name if split.name else Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for name, part in split.parts().items():
             write_labels(part, folder / f"{name}.jsonl")
+            if parent is not None:
+                about = {"by": by, "seed": seed, "fold": split.name or None, "part": name}
+                write_manifest(folder / f"{name}.jsonl", part_manifest(parent, folder / f"{name}.jsonl", part, about))
         summary = json.dumps(split.summary(by, seed), ensure_ascii=False, indent=2)
         (folder / "split.json").write_text(summary + "\n", encoding="utf-8")
         written.append(folder)

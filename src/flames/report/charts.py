@@ -12,7 +12,7 @@ that plotly would draw is escaped, and shows literally, markup included.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec
 
 from flames.metrics import GroupStats, MetricsReport
@@ -31,6 +31,15 @@ DIMENSION_COLORS = {
     Dimension.DATA_PROTECTION: "#E45756",
 }
 OVERALL_LABEL = "Overall 总体"
+
+
+def overall_label(included: Sequence[Dimension], base: str = OVERALL_LABEL) -> str:
+    """How every format names an overall figure: `base` when it averages all five FLAMES dimensions (or none
+    was scored), else `base (4 of 5 dimensions: Fairness, Safety, …)` — a mean over fewer dimensions is not
+    FLAMES's overall and is not comparable with one."""
+    if not included or len(included) == len(DIMENSIONS):
+        return base
+    return f"{base} ({len(included)} of {len(DIMENSIONS)} dimensions: {', '.join(d.value for d in included)})"
 P = ParamSpec("P")
 _TEXT_KEYS = frozenset({"x", "y", "name", "text", "hovertext", "categoryarray", "ticktext"})
 """Keys of a figure spec whose strings plotly draws as text (titles are `{"text": ...}` dicts)."""
@@ -98,7 +107,7 @@ def chart_layout(title: str, **extra: Any) -> dict[str, Any]:
 def dimension_chart(metrics: MetricsReport) -> dict[str, Any]:
     """HR (%) and HS per dimension and overall, with their bootstrap intervals as error bars."""
     dims = list(metrics.dimensions)
-    labels = [bilingual(d) for d in dims] + [OVERALL_LABEL]
+    labels = [bilingual(d) for d in dims] + [overall_label(metrics.dimensions_in_overall)]
     stats = [metrics.dimensions[d] for d in dims] + [metrics.overall]
     pct = int(100 * metrics.bootstrap.confidence)
     return {
@@ -162,12 +171,13 @@ def distribution_chart(metrics: MetricsReport) -> dict[str, Any]:
 
 @plotly_text_safe
 def scorers_chart(reports: dict[str, MetricsReport]) -> dict[str, Any]:
-    """Each scorer's harmless rate per dimension side by side (scorer label → its metrics)."""
+    """Each scorer's harmless rate per dimension side by side (scorer label → its metrics); a scorer whose
+    overall leaves out a dimension says so in its legend entry."""
     labels = [bilingual(d) for d in DIMENSIONS] + [OVERALL_LABEL]
     data = []
     for label, metrics in reports.items():
         stats = [metrics.dimensions.get(d) for d in DIMENSIONS] + [metrics.overall]
         present = [g if g is not None else GroupStats(0, 0, None, None, None, None) for g in stats]
-        data.append(_bars(label, labels, present, rate=True))
+        data.append(_bars(overall_label(metrics.dimensions_in_overall, label), labels, present, rate=True))
     layout = chart_layout("Harmless rate by scorer 各评分器无害率 (%)", yaxis={"range": [0, 105]})
     return {"data": data, "layout": layout}

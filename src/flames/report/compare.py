@@ -141,11 +141,24 @@ def to_json(report: CompareReport, excerpt_chars: int = 0) -> dict[str, Any]:
             row |= {"prompt": excerpt(v.prompt, excerpt_chars) if excerpt_chars else v.prompt,
                     "response_a": excerpt(v.response_a, excerpt_chars) if excerpt_chars else v.response_a,
                     "response_b": excerpt(v.response_b, excerpt_chars) if excerpt_chars else v.response_b}  # fmt: skip
-    wa, wb = report.withheld
-    withheld = {side: {label: {"n_blocked": b, "n_no_answer": n} for label, (b, n) in w.items()}
-                for side, w in (("a", wa), ("b", wb))}  # fmt: skip
     return {**out, "a": _run_json(report.a), "b": _run_json(report.b), "same_scorer": report.same_scorer,
-            "blocked_as": report.blocked_as, "withheld": withheld, "warnings": report.warnings()}  # fmt: skip
+            "blocked_as": report.blocked_as, "blocked_and_no_answer": _outcome_counts(report),
+            "warnings": report.warnings()}  # fmt: skip
+
+
+def _outcome_counts(report: CompareReport) -> dict[str, Any]:
+    """Each run's blocked and no-answer counts, keyed as the report JSON keys slices:
+    `{"a": {"overall": {"n_blocked", "n_no_answer"}, "dimensions": {"Fairness": {...}}}, "b": ...}`."""
+    english = {bilingual(d): d.value for d in DIMENSIONS}
+
+    def side(w: Withheld) -> dict[str, Any]:
+        (blocked, no_answer) = w[OVERALL_LABEL]
+        return {"overall": {"n_blocked": blocked, "n_no_answer": no_answer},
+                "dimensions": {english[label]: {"n_blocked": b, "n_no_answer": n}
+                               for label, (b, n) in w.items() if label in english}}  # fmt: skip
+
+    wa, wb = report.withheld
+    return {"a": side(wa), "b": side(wb)}
 
 
 def fmt_diff(value: float | None, ci: tuple[float, float] | None, scale: float, unit: str) -> str:

@@ -4,12 +4,15 @@ Everything the page needs is inline (plotly's own offline bundle, our CSS and JS
 Policy forbids any fetch, and scripts only run with a per-file nonce. Model output travels only as JSON
 in a `<script type="application/json">` block and is put on the page with `textContent`, so a hostile
 response can never become markup. Figures come from `compute_metrics`; the page only formats them.
+Each text is embedded up to `report.text.PAGE_TEXT_CHARS` characters (head and end, with a marker naming
+what was left out and how to get it whole), so a few huge answers cannot make the page too big to open.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,18 +31,23 @@ from flames.report.charts import (
     breakdown_chart,
     dimension_chart,
     distribution_chart,
+    overall_label,
     scorers_chart,
 )
 from flames.report.source import ReportSource
 from flames.report.tables import (
     BLOCKED_AS_TEXT,
+    OVERALL_TEXT,
     correction_notes,
     coverage,
     fmt_corrected,
+    fmt_corrected_score,
     fmt_rate,
     fmt_score,
+    intervals_text,
     run_metadata,
 )
+from flames.report.text import cap_text
 from flames.store import ScorerInfo, StoredResponse
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
 
@@ -112,12 +120,23 @@ def _agree(units: list[tuple[int, int]], categories: tuple[int, ...], boot: Boot
     return {"n_shared": stats.n_units, "percent_agreement": est(stats.percent), "kappa": est(stats.kappa)}
 
 
+def full_text_at(source: ReportSource) -> str:
+    """Where a reader gets a text the page shows cut: the results file the report was made from, or the
+    `flames runs export` command for the run."""
+    if source.file is not None:
+        return f"the file {source.file}"
+    return f"flames runs export {shlex.quote(source.run.name)} -o FILE.jsonl"
+
+
 def items(
-    views: list[ScorerView], responses: list[StoredResponse], blocked_as: BlockedAs = "exclude"
-) -> list[dict[str, Any]]:
+    views: list[ScorerView], responses: list[StoredResponse], blocked_as: BlockedAs = "exclude",
+    full_text: str = "flames runs export",
+) -> list[dict[str, Any]]:  # fmt: skip
     """Every final outcome with its prompt: answers with each scorer's score (None + reason when unscored)
     and their reasoning trace; blocked and no-answer slots with their outcome and why (`detail`), scored 3
-    for every scorer only when `blocked_as` is `refusal` and the slot was blocked (`counted_as_refusal`)."""
+    for every scorer only when `blocked_as` is `refusal` and the slot was blocked (`counted_as_refusal`).
+    Prompt, answer and trace are cut to `cap_text`'s limit, the marker naming `full_text` (where the whole
+    text is)."""
     rows = []
     for r in responses:
         js = [v.judgments.get(r.id) for v in views] if r.outcome == ANSWERED else [None] * len(views)
@@ -129,9 +148,9 @@ def items(
                 "dimension": r.prompt.dimension.value,
                 "subcomponent": r.prompt.subcomponent,
                 "attack_method": r.prompt.attack_method,
-                "prompt": r.prompt.prompt,
-                "response": r.text,
-                "reasoning": r.reasoning,
+                "prompt": cap_text(r.prompt.prompt, full_text),
+                "response": cap_text(r.text, full_text),
+                "reasoning": cap_text(r.reasoning, full_text) if r.reasoning else r.reasoning,
                 "outcome": r.outcome,
                 "detail": r.detail,
                 "counted_as_refusal": refusal,
@@ -153,6 +172,7 @@ def _stat_row(label: str, g: GroupStats, corrected: Corrected | None = None) -> 
     total = g.n + g.n_unscored
     return {
         "corrected": fmt_corrected(corrected),
+        "corrected_score": fmt_corrected_score(corrected),
         "label": label,
         "n": g.n,
         "n_unscored": g.n_unscored,
@@ -213,7 +233,7 @@ def build_page_data(
             "subcomponent_zh": SUBCOMPONENT_ZH,
         },
         "charts": charts,
-        "items": items(views, responses, metrics.blocked_as),
+        "items": items(views, responses, metrics.blocked_as, full_text_at(source)),
     }
     if correction is not None:
         payload["correction"] = {
@@ -226,8 +246,11 @@ def build_page_data(
         "title": f"FLAMES · {source.run.name} · {source.run.resolved_model or source.run.model_spec}",
         "scorer": views[0].label,
         "confidence": int(100 * metrics.bootstrap.confidence),
-        "bootstrap": metrics.to_json()["bootstrap"],
-        "overall": _stat_row(OVERALL_LABEL, metrics.overall, correction.overall if correction else None),
+        "overall": _stat_row(
+            overall_label(metrics.dimensions_in_overall), metrics.overall, correction.overall if correction else None
+        ),
+        "overall_text": OVERALL_TEXT,
+        "intervals_text": intervals_text(metrics),
         "dimensions": [_stat_row(bilingual(d), g, fixed.get(d)) for d, g in metrics.dimensions.items()],
         "correction": correction_notes(correction) if correction is not None else None,
         "subcomponents": [_stat_row(_sub_label(s), g) for s, g in metrics.subcomponents.items()],
@@ -246,6 +269,9 @@ def _side_by_side(views: list[ScorerView]) -> dict[str, Any]:
     for d in [*DIMENSIONS, None]:
         stats = [v.metrics.overall if d is None else v.metrics.dimensions.get(d) for v in views]
         cells = [(fmt_rate(g), fmt_score(g)) if g else ("—", "—") for g in stats]
+        if d is None:  # an overall over fewer dimensions says so in its own cell
+            cells = [(overall_label(v.metrics.dimensions_in_overall, rate), score)
+                     for v, (rate, score) in zip(views, cells, strict=True)]  # fmt: skip
         rows.append({"label": OVERALL_LABEL if d is None else bilingual(d), "cells": cells})
     return {"scorers": [v.label for v in views], "rows": rows}
 

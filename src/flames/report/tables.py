@@ -9,15 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from flames.metrics import GroupStats, MetricsReport
+from flames.report.charts import overall_label
 from flames.report.formats import ReportFormat as Format
 from flames.report.source import ReportSource
 from flames.report.text import md_escape, spreadsheet_row
@@ -58,7 +58,8 @@ def run_metadata(source: ReportSource) -> dict[str, Any]:
     sc = source.scorer
     return {
         "run": run_json(source.run),
-        "scorer": {"name": sc.name, "config_hash": sc.config_hash, "config": sc.config, "kind": sc.kind},
+        "scorer": {"name": sc.name, "config_hash": sc.config_hash, "config": sc.config, "kind": sc.kind,
+                   "others": list(source.other_scorers), "note": source.scorer_note},
     }
 
 
@@ -107,17 +108,33 @@ def corrected_for(correction: CorrectionReport | None, level: str, name: str) ->
     return None
 
 
+class Rates(Protocol):
+    """A harmless rate and score with their intervals: a slice's `GroupStats` or a `Corrected` figure."""
+
+    @property
+    def harmless_rate(self) -> float | None: ...
+    @property
+    def harmless_score(self) -> float | None: ...
+    @property
+    def harmless_rate_ci(self) -> tuple[float, float] | None: ...
+    @property
+    def harmless_score_ci(self) -> tuple[float, float] | None: ...
+
+
 def fmt_corrected(c: Corrected | None) -> str:
     """Corrected harmless rate as `fmt_rate` writes rates: percent with its interval."""
-    if c is None or c.harmless_rate is None:
-        return "—"
-    ci = f" [{100 * c.harmless_rate_ci[0]:.1f}, {100 * c.harmless_rate_ci[1]:.1f}]" if c.harmless_rate_ci else ""
-    return f"{100 * c.harmless_rate:.2f}%{ci}"
+    return fmt_rate(c) if c is not None else "—"
+
+
+def fmt_corrected_score(c: Corrected | None) -> str:
+    """Corrected harmless score as `fmt_score` writes scores."""
+    return fmt_score(c) if c is not None else "—"
 
 
 def rows(metrics: MetricsReport) -> Iterator[tuple[str, str, str, GroupStats]]:
-    """(level, name, dimension, stats) for overall, each dimension, subcomponent and attack method."""
-    yield "overall", "Overall", "", metrics.overall
+    """(level, name, dimension, stats) for overall, each dimension, subcomponent and attack method; the
+    overall's name says which dimensions it averages when it is not all five (`overall_label`)."""
+    yield "overall", overall_label(metrics.dimensions_in_overall, "Overall"), "", metrics.overall
     for d, g in metrics.dimensions.items():
         yield "dimension", d.value, d.value, g
     for s, g in metrics.subcomponents.items():
@@ -126,21 +143,23 @@ def rows(metrics: MetricsReport) -> Iterator[tuple[str, str, str, GroupStats]]:
         yield "attack_method", a, "", g
 
 
-def fmt_rate(g: GroupStats) -> str:
-    if g.harmless_rate is None or g.harmless_rate_ci is None:
+def fmt_rate(g: Rates) -> str:
+    """`85.00% [80.1, 89.3]`: the harmless rate in percent with its interval; `—` when there is none."""
+    if g.harmless_rate is None:
         return "—"
-    lo, hi = g.harmless_rate_ci
-    return f"{100 * g.harmless_rate:.2f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    ci = g.harmless_rate_ci
+    return f"{100 * g.harmless_rate:.2f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
 
 
-def fmt_score(g: GroupStats) -> str:
-    if g.harmless_score is None or g.harmless_score_ci is None:
+def fmt_score(g: Rates) -> str:
+    """`92.50 [90.0, 95.1]`: the harmless score (0–100) with its interval; `—` when there is none."""
+    if g.harmless_score is None:
         return "—"
-    lo, hi = g.harmless_score_ci
-    return f"{g.harmless_score:.2f} [{lo:.1f}, {hi:.1f}]"
+    ci = g.harmless_score_ci
+    return f"{g.harmless_score:.2f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
-def _label(level: str, name: str) -> str:
+def _label(level: str, name: str, metrics: MetricsReport) -> str:
     if level == "dimension":
         from flames.taxonomy import parse_dimension
 
@@ -148,8 +167,26 @@ def _label(level: str, name: str) -> str:
     if level == "subcomponent":
         return f"  {name} {SUBCOMPONENT_ZH.get(name, '')}".rstrip()
     if level == "overall":
-        return "Overall 总体"
+        return overall_label(metrics.dimensions_in_overall)
     return f"  {name}"
+
+
+def intervals_text(metrics: MetricsReport) -> str:
+    """How the intervals were made, in words (the terminal footer and the HTML page)."""
+    b = metrics.bootstrap
+    text = (f"{100 * b.confidence:g}% percentile bootstrap over prompts ({b.n_boot} resamples, seed {b.seed}),"
+            " stratified by dimension")  # fmt: skip
+    jeffreys = [name for level, name, _, g in rows(metrics) if level != "overall" and g.ci_method == "jeffreys"]
+    if jeffreys:
+        text += (f"; Jeffreys interval where every answer of a slice has the same score ({len(jeffreys)} slice(s),"
+                 " e.g. " + ", ".join(jeffreys[:3]) + ")")  # fmt: skip
+    return text
+
+
+OVERALL_TEXT = (
+    "Overall = unweighted mean of the per-dimension values, as in the FLAMES paper (Huang et al., NAACL 2024,"
+    " arXiv:2311.06899)"
+)
 
 
 def rich_table(metrics: MetricsReport, title: str, correction: CorrectionReport | None = None) -> Table:
@@ -168,6 +205,7 @@ def rich_table(metrics: MetricsReport, title: str, correction: CorrectionReport 
     table.add_column(f"Harmless score 无害分\n[{pct}% CI]", justify="right", no_wrap=True)
     if correction is not None:
         table.add_column(f"Corrected rate 校正无害率\n[{pct}% CI]", justify="right", no_wrap=True)
+        table.add_column(f"Corrected score 校正无害分\n[{pct}% CI]", justify="right", no_wrap=True)
     last = ""
     for level, name, _, g in rows(metrics):
         if level != last and level in ("subcomponent", "attack_method"):
@@ -177,8 +215,9 @@ def rich_table(metrics: MetricsReport, title: str, correction: CorrectionReport 
         last = level
         style = "bold" if level in ("overall", "dimension") else None
         counts = [str(g.n), str(g.n_unscored), *([str(g.n_blocked), str(g.n_no_answer)] if withheld else [])]
-        fixed = [fmt_corrected(corrected_for(correction, level, name))] if correction is not None else []
-        table.add_row(_label(level, name), *counts, fmt_rate(g), fmt_score(g), *fixed, style=style)
+        c = corrected_for(correction, level, name)
+        fixed = [fmt_corrected(c), fmt_corrected_score(c)] if correction is not None else []
+        table.add_row(_label(level, name, metrics), *counts, fmt_rate(g), fmt_score(g), *fixed, style=style)
         if level == "overall":
             table.add_section()
     return table
@@ -201,26 +240,30 @@ def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -
 
 
 def to_markdown(
-    metrics: MetricsReport, title: str, correction: CorrectionReport | None = None, note: str | None = None
+    metrics: MetricsReport, title: str, correction: CorrectionReport | None = None, notes: Sequence[str | None] = ()
 ) -> str:
-    """The report as a Markdown table, headed by `note` (what the rates cover) when there is one."""
+    """The report as a Markdown table, headed by `notes` (what the rates cover, which scorer) that are not None."""
     pct = int(100 * metrics.bootstrap.confidence)
-    fixed = f" Corrected rate 校正无害率 [{pct}% CI] |" if correction is not None else ""
+    fixed = (f" Corrected rate 校正无害率 [{pct}% CI] | Corrected score 校正无害分 [{pct}% CI] |"
+             if correction is not None else "")  # fmt: skip
     lines = [f"### {md_escape(title)}", ""]
-    if note:
-        lines += [f"> **{md_escape(note)}**", ""]
+    for note in notes:
+        if note:
+            lines += [f"> **{md_escape(note)}**", ""]
     lines += [
         f"| Dimension 维度 | n | unscored | blocked 拦截 | no answer 无回答 | Harmless rate 无害率 [{pct}% CI] |"
         f" Harmless score 无害分 [{pct}% CI] |" + fixed,
-        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if correction is not None else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if correction is not None else ""),
     ]
     for level, name, _, g in rows(metrics):
-        label = _label(level, name).strip()
+        label = md_escape(_label(level, name, metrics).strip())
         label = f"**{label}**" if level in ("overall", "dimension") else label
-        cell = f" {fmt_corrected(corrected_for(correction, level, name))} |" if correction is not None else ""
+        c = corrected_for(correction, level, name)
+        cell = f" {fmt_corrected(c)} | {fmt_corrected_score(c)} |" if correction is not None else ""
         counts = f"{g.n} | {g.n_unscored} | {g.n_blocked} | {g.n_no_answer}"
         lines.append(f"| {label} | {counts} | {fmt_rate(g)} | {fmt_score(g)} |" + cell)
-    lines += ["", f"_{BLOCKED_AS_TEXT[metrics.blocked_as].capitalize()}._"]
+    lines += ["", f"_{BLOCKED_AS_TEXT[metrics.blocked_as].capitalize()}. {OVERALL_TEXT}; intervals:"
+              f" {md_escape(intervals_text(metrics))}._"]
     if correction is not None:
         lines += ["", *(f"- {md_escape(n)}" for n in correction_notes(correction))]
     return "\n".join(lines) + "\n"
@@ -253,7 +296,8 @@ def render(
     if fmt == "csv":
         return to_csv(metrics, correction)
     if fmt == "markdown":
-        return to_markdown(metrics, title_of(source), correction, coverage(metrics, source.expected)["note"])
+        notes = (coverage(metrics, source.expected)["note"], source.scorer_note)
+        return to_markdown(metrics, title_of(source), correction, notes)
     return rich_table(metrics, title_of(source), correction)
 
 
@@ -277,10 +321,9 @@ def print_report(
                 f"[yellow]{o.n_blocked} blocked by the provider, {o.n_no_answer} without a final answer;"
                 f" {BLOCKED_AS_TEXT[metrics.blocked_as]}.[/]"
             )
-        console.print(
-            "[dim]Overall = unweighted mean of the per-dimension values (docs/benchmark.md §3); "
-            f"intervals: {asdict(metrics.bootstrap)} prompt bootstrap, stratified by dimension.[/]"
-        )
+        console.print(f"[dim]{OVERALL_TEXT}. Intervals: {escape(intervals_text(metrics))}.[/]")
+        if source.scorer_note:
+            console.print(f"[dim]{escape(source.scorer_note)}[/]")
         for note in correction_notes(correction) if correction is not None else []:
             console.print(f"[yellow]{escape(note)}[/]" if "warning" in note else f"[dim]{escape(note)}[/]")
     else:

@@ -50,3 +50,21 @@ def spreadsheet_safe(value: Any) -> Any:
 def spreadsheet_row(values: Iterable[Any]) -> list[Any]:
     """`spreadsheet_safe` on every cell of a CSV row."""
     return [spreadsheet_safe(v) for v in values]
+
+
+PAGE_TEXT_CHARS = 12_000
+"""Most characters of one text (a prompt, an answer, a trace) an HTML page embeds: about what an LLM judge
+reads of an answer by default, and small enough that a page with a few multi-megabyte answers still opens
+and its item browser stays responsive."""
+
+
+def cap_text(text: str, full_text_at: str, limit: int = PAGE_TEXT_CHARS) -> str:
+    """`text` whole when it has at most `limit` characters, else its first three quarters of `limit` and
+    its last quarter around a visible marker saying how many characters were left out and where the whole
+    text is (`full_text_at`, e.g. "flames runs export RUN -o FILE.jsonl")."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 3 // 4, limit // 4
+    omitted = len(text) - head - tail
+    marker = f"\n\n[… {omitted:,} characters omitted 已省略 {omitted} 字; the whole text: {full_text_at} …]\n\n"
+    return text[:head] + marker + text[len(text) - tail :]

@@ -3,8 +3,8 @@ browser of the labels where a scorer disagrees with people.
 
 It reuses the HTML report's machinery: the same stylesheet, a Content-Security-Policy that forbids any
 fetch, a per-file script nonce, and model text carried only as inert JSON put on the page with
-`textContent` — a hostile prompt or answer never becomes markup. Heat-map colours are computed here from
-numbers only.
+`textContent` — a hostile prompt or answer never becomes markup — each cut to `report.text.cap_text`'s
+limit. Heat-map colours are computed here from numbers only.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from flames.labels.records import LabelRecord
 from flames.report.charts import FONT_STACK
 from flames.report.html import asset, json_for_script
+from flames.report.text import cap_text
 from flames.report.validation import COLUMNS, cells, comparison_cells, groups, notes
 from flames.taxonomy import DIMENSIONS, info
 from flames.validation import GroupValidation, ValidationReport
@@ -40,7 +41,9 @@ def heat_map(g: GroupValidation) -> dict[str, Any]:
 
 
 def browser_items(report: ValidationReport, labels: Sequence[LabelRecord]) -> list[dict[str, Any]]:
-    """Every label that some scorer got wrong or left unscored, with each scorer's verdict."""
+    """Every label that some scorer got wrong or left unscored, with each scorer's verdict; prompt and answer
+    cut to `cap_text`'s limit (the whole texts are in the label file)."""
+    where = f"the label file {report.labels_info.get('path') or ''}".rstrip()
     items = []
     for r in labels:
         verdicts = [s.scorer.predictions.get(r.id) for s in report.scorers]
@@ -48,8 +51,8 @@ def browser_items(report: ValidationReport, labels: Sequence[LabelRecord]) -> li
         if all(s == r.label for s in scores):
             continue
         items.append({
-            "id": r.id, "dimension": r.dimension.value, "model": r.model or "", "prompt": r.prompt,
-            "response": r.response, "human": r.label, "scores": scores,
+            "id": r.id, "dimension": r.dimension.value, "model": r.model or "", "prompt": cap_text(r.prompt, where),
+            "response": cap_text(r.response, where), "human": r.label, "scores": scores,
             "reasons": [None if p and p.score is not None else (p.reason if p else "no prediction") for p in verdicts],
         })  # fmt: skip
     return items

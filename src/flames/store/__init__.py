@@ -12,12 +12,22 @@ from typing import TYPE_CHECKING, Any
 from flames.store.errors import StoreError
 
 if TYPE_CHECKING:
-    from flames.store.api import RunCounts, RunInfo, RunSpec, ScorerInfo, Store, StoredResponse, WorkItem
+    from flames.store.api import (
+        PANEL_RUN_PREFIX,
+        RunCounts,
+        RunInfo,
+        RunSpec,
+        ScorerInfo,
+        Store,
+        StoredResponse,
+        WorkItem,
+    )
     from flames.store.batches import BatchInfo, BatchItem
     from flames.store.db import DEFAULT_URL, resolve_url
 
 __all__ = [
     "DEFAULT_URL",
+    "PANEL_RUN_PREFIX",
     "BatchInfo",
     "BatchItem",
     "RunCounts",

@@ -83,6 +83,10 @@ class RunSpec:
         return config_hash({"model": self.model_spec, "generation": self.generation_config, "samples": self.samples})
 
 
+PANEL_RUN_PREFIX = "try:"
+"""How the runs of prompt-design panel tries are named (`try:COLLECTION:…`)."""
+
+
 @dataclass(frozen=True)
 class RunInfo:
     id: int
@@ -103,6 +107,12 @@ class RunInfo:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+
+    @property
+    def panel_try(self) -> bool:
+        """A prompt-design panel try (`flames.design.panel`): one model's answer to one draft prompt, not a
+        benchmark run; leaderboards leave it out unless asked."""
+        return self.name.startswith(PANEL_RUN_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -512,29 +522,39 @@ class Store(BatchStore):
                 s.flush()
             return ScorerInfo(row.id, row.name, row.config_hash, dict(row.config), row.kind)
 
-    def scorers_for(self, run: RunInfo) -> list[ScorerInfo]:
-        """Scorers that judged at least one response of the run, oldest first."""
+    def scorers_for(self, run: RunInfo, final_only: bool = False) -> list[ScorerInfo]:
+        """Scorers that judged at least one response of the run, oldest first. With `final_only`, only those
+        holding at least one final judgment: a score, or unscored without `retry` (every judgment of a
+        scorer whose requests all failed in transit is marked `retry`: it judged nothing yet)."""
+        of_run = select(JudgmentRow.scorer_id).join(ResponseRow, ResponseRow.id == JudgmentRow.response_id)
+        of_run = of_run.where(ResponseRow.run_id == run.id)
         with self.session() as s:
-            rows = s.scalars(
-                select(ScorerRow)
-                .where(
-                    ScorerRow.id.in_(
-                        select(JudgmentRow.scorer_id)
-                        .join(ResponseRow, ResponseRow.id == JudgmentRow.response_id)
-                        .where(ResponseRow.run_id == run.id)
-                    )
-                )
-                .order_by(ScorerRow.id)
-            )
+            rows = list(s.scalars(select(ScorerRow).where(ScorerRow.id.in_(of_run)).order_by(ScorerRow.id)))
+            if final_only and rows:
+                final = set(s.scalars(of_run.where(JudgmentRow.score.is_not(None)).distinct()))
+                unsure = [r.id for r in rows if r.id not in final]
+                if unsure:  # scorers without a score: is any of their unscored judgments final?
+                    metas = s.execute(of_run.add_columns(JudgmentRow.meta).where(JudgmentRow.scorer_id.in_(unsure)))
+                    final |= {sid for sid, meta in metas if not (meta or {}).get("retry")}
+                rows = [r for r in rows if r.id in final]
             return [ScorerInfo(r.id, r.name, r.config_hash, dict(r.config), r.kind) for r in rows]
 
     def resolve_scorer(self, run: RunInfo, name: str | None) -> ScorerInfo:
-        """The scorer to report a run with: by name (or id prefix `name@hash`), or the only/newest one."""
+        """The scorer to report a run with: by name (or id prefix `name@hash`), or by default the newest one
+        holding a final judgment on the run (`scorers_for(run, final_only=True)`), so an attempt whose judge
+        never answered does not hide the scores of an earlier one."""
         scorers = self.scorers_for(run)
         if not scorers:
             raise StoreError(f"run {run.name!r} has no judgments yet; score it with `flames score {run.name}`")
         if name is None:
-            return scorers[-1]
+            final = self.scorers_for(run, final_only=True)
+            if not final:
+                tried = ", ".join(f"{sc.name}@{sc.config_hash[:8]}" for sc in scorers)
+                raise StoreError(
+                    f"run {run.name!r} has no final judgment yet: every request of {tried} failed in transit;"
+                    f" rerun `flames score {run.name} --scorer SPEC` to ask again, or show one with --scorer NAME"
+                )
+            return final[-1]
         hits = [sc for sc in scorers if name in (sc.name, f"{sc.name}@{sc.config_hash[:8]}", sc.config_hash[:8])]
         if not hits:
             known = ", ".join(f"{sc.name}@{sc.config_hash[:8]}" for sc in scorers)

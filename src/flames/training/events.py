@@ -11,7 +11,8 @@ from typing import Any
 class TrainEvent:
     """kind: `start` (total steps known), `step` (after an optimizer step; `loss` is its mean training loss),
     `eval` (dev metrics as `training.data.dev_metrics` returns them, `improved` when a new best was saved),
-    `note` (a message for the user) or `done`."""
+    `note` (a message for the user) or `done`. A `step` without a loss (tfidf: one head fitted) names what
+    it did in `message`."""
 
     kind: str
     step: int = 0

@@ -26,22 +26,26 @@ class TrainProgress:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._progress = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("epoch {task.fields[epoch]}"),
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stage]}"),
             TextColumn("loss {task.fields[loss]}"), TextColumn("dev F1 {task.fields[dev]} (best {task.fields[best]})"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
         )  # fmt: skip
-        self._task = self._progress.add_task("training", total=None, epoch=0, loss="–", dev="–", best="–")
+        self._task = self._progress.add_task("training", total=None, stage="", loss="–", dev="–", best="–")
         self._loss: float | None = None
         self._best: float | None = None
 
     def __call__(self, event: TrainEvent) -> None:
         if event.kind == "start":
             self._progress.update(self._task, total=event.total_steps, completed=event.step)
+        elif event.kind == "step" and event.loss is None:  # a step without a loss (tfidf: one head fitted)
+            self._progress.update(self._task, completed=event.step, stage=escape(event.message))
         elif event.kind == "step" and event.loss is not None:
             self._loss = (
                 event.loss if self._loss is None else LOSS_SMOOTHING * self._loss + (1 - LOSS_SMOOTHING) * event.loss
             )
-            self._progress.update(self._task, completed=event.step, epoch=event.epoch + 1, loss=f"{self._loss:.4f}")
+            self._progress.update(
+                self._task, completed=event.step, stage=f"epoch {event.epoch + 1}", loss=f"{self._loss:.4f}"
+            )
         elif event.kind == "eval":
             f1 = _f1(event.dev)
             if f1 is not None and (self._best is None or f1 > self._best):

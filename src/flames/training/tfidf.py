@@ -60,5 +60,6 @@ def fit_tfidf(
             bias[head.scores.index(int(score))] = intercept[row]
         model.heads[index] = (weights, bias)
         done += 1
-        on_event(TrainEvent("step", step=done, total_steps=sum(h.trained for h in heads)))
+        on_event(TrainEvent("step", step=done, total_steps=sum(h.trained for h in heads),
+                            message=f"{head.dimension.value} head fitted"))  # fmt: skip
     return model

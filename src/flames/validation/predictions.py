@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from flames import aio
+from flames.agreement import POOLED_SCALE
 from flames.labels.readers.annotation import response_key
 from flames.labels.records import LabelRecord
+from flames.official_format import score_cell
 from flames.prompts import PromptFileError, PromptSet, iter_rows
 from flames.records import Completion, Prompt
 from flames.score import Progress, score_run
@@ -57,18 +59,38 @@ def read_predictions(path: Path | str) -> ScorerPredictions:
             raise PromptFileError(path, "no `predicted` (write the file with `flames score FILE --out PRED.jsonl`)",
                                   line, "predicted")  # fmt: skip
         key = response_key(str(row["id"]), int(row["sample_index"]) if "sample_index" in row else None)
-        value = row.get("predicted")
-        if value in (None, ""):
-            out[key] = Prediction(None, str(row.get("unscored_reason") or "no `predicted` in the file"))
-            continue
-        try:
-            score = int(value)
-            if score != float(value) or score not in (1, 2, 3):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise PromptFileError(path, f"expected a score 3, 2 or 1, got {value!r}", line, "predicted") from None
-        out[key] = Prediction(score)
+        score = score_cell(path, line, row.get("predicted"), POOLED_SCALE, "the scale 3/2/1")
+        out[key] = (
+            Prediction(score)
+            if score is not None
+            else Prediction(None, str(row.get("unscored_reason") or "no `predicted` in the file"))
+        )
     return ScorerPredictions(path.name, out, source=f"predictions:{path}")
+
+
+class UnmatchedPredictions(ValueError):
+    """A predictions file none of whose ids is a label id: it was written for other answers (or keyed by
+    content hashes, not label ids), and validating against it would report every label unscored."""
+
+
+def match_ids(labels: Sequence[LabelRecord], predictions: ScorerPredictions) -> str | None:
+    """Check that `predictions` are keyed by the labels' ids: None when every label has a prediction, a
+    warning with the counts (and an example of each side) when only some have; raises UnmatchedPredictions
+    when none has, naming the fix."""
+    missing = [r.id for r in labels if r.id not in predictions.predictions]
+    if not missing:
+        return None
+    example = f"e.g. label id {missing[0]!r}"
+    extra = next((k for k in predictions.predictions if k not in {r.id for r in labels}), None)
+    example += f", prediction id {extra!r}" if extra is not None else ""
+    if len(missing) == len(labels):
+        raise UnmatchedPredictions(
+            f"no id in {predictions.name} is a label id ({len(predictions.predictions)} predictions, {len(labels)}"
+            f" labels; {example}): validate with --scorer SPEC instead (it scores the labels' own answers), or"
+            " give the scored file an `id` column holding the label ids before `flames score FILE --out PRED.jsonl`"
+        )
+    return (f"{len(missing)} of {len(labels)} labels have no prediction in {predictions.name} ({example}); they"
+            " count as unscored")  # fmt: skip
 
 
 def predictions_from_store(store: Store, run: RunInfo, scorer: ScorerInfo) -> ScorerPredictions:

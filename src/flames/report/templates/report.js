@@ -61,8 +61,19 @@
     if (byOutcome && item.outcome !== fScore.value) return false;
     if (fScore.value === "none" && (score !== null || item.outcome !== "answered")) return false;
     if (fScore.value && !byOutcome && fScore.value !== "none" && String(score) !== fScore.value) return false;
-    if (q && (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase().indexOf(q) < 0) return false;
+    if (q && haystack(item).indexOf(q) < 0) return false;
     return true;
+  }
+
+  // The lower-cased text a search looks in, made once per item (not on every keystroke).
+  var hay = new WeakMap();
+  function haystack(item) {
+    var h = hay.get(item);
+    if (h === undefined) {
+      h = (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase();
+      hay.set(item, h);
+    }
+    return h;
   }
 
   function card(item) {
