@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -13,6 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flames.cli import app
+from flames.store import StoreError
+from flames.suggest import flames_command
 from flames.taxonomy import DIMENSIONS, info
 
 runner = CliRunner()
@@ -138,3 +142,25 @@ def test_predicted_must_be_a_whole_number_on_the_scale(tmp_path: Path, value: st
     else:
         with pytest.raises(PromptFileError, match=r"line 2, field 'predicted': expected a score on the Legality"):
             read_official(path)
+
+
+@pytest.mark.parametrize("name", ["my run; rm -rf ~", "$(id)", "it's", "评测 v2", "a\tb", "--run", "plain-name_1.0"])
+def test_suggested_commands_paste_back_as_the_same_words(name: str) -> None:
+    line = flames_command("report", name, "--scorer", "SPEC")
+    assert shlex.split(line) == ["flames", "report", name, "--scorer", "SPEC"]
+    assert (f"report {name} --scorer" in line) == bool(re.fullmatch(r"[\w.-]+", name))  # plain words stay bare
+
+
+def test_run_names_are_visible_and_suggested_commands_quoted(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"dimension": "Fairness", "subcomponent": "Bias and discrimination", "prompt": "p1",'
+                       ' "response": "r1"}\n', encoding="utf-8")  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    flames("runs", "import", str(answers), "--run", "my run; x", "--db", db)
+    with pytest.raises(StoreError, match=re.escape("score it with `flames score 'my run; x'`")):
+        runner.invoke(app, ["report", "my run; x", "--db", db], catch_exceptions=False)
+    with pytest.raises(StoreError, match=r"run name 'bad\\u202ename' has an invisible formatting character at"
+                                         r" position 4: U\+202E RIGHT-TO-LEFT OVERRIDE"):  # fmt: skip
+        runner.invoke(app, ["runs", "import", str(answers), "--run", "bad\u202ename", "--db", db],
+                      catch_exceptions=False)  # fmt: skip
+    assert "bad" not in flames("runs", "list", "--db", db)

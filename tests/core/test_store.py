@@ -137,6 +137,20 @@ def test_delete_run_removes_its_rows_only(store: Store, flames_1k: Path) -> None
         store.get_run("drop")
 
 
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [("a\u202eb", "U\\+202E RIGHT-TO-LEFT OVERRIDE"), ("评测\x1b[31m", "control character at position 3: U\\+001B"),
+     ("a\u200bb", "U\\+200B ZERO WIDTH SPACE"), ("a\nb", "U\\+000A"), (" a", "begins or ends with a space"),
+     ("", "cannot be empty"), ("x" * 201, "201 characters; at most 200")],
+)  # fmt: skip
+def test_new_run_names_refuse_hidden_characters(store: Store, flames_1k: Path, name: str, why: str) -> None:
+    ps = load_prompt_set(flames_1k).limit(1)
+    with pytest.raises(StoreError, match=why):
+        store.open_run(spec(name), ps)
+    assert store.list_runs() == []
+    assert store.open_run(spec("评测 v2 (temp=0.7) [base]"), ps).name == "评测 v2 (temp=0.7) [base]"
+
+
 def test_concurrent_get_or_create_returns_one_row(store: Store, flames_1k: Path) -> None:
     """Threads (e.g. web workers) creating the same scorer at once all get the one row, never an error."""
     from concurrent.futures import ThreadPoolExecutor

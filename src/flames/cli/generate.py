@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 
 from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail
 from flames.cli.scale import (
@@ -19,6 +20,7 @@ from flames.cli.scale import (
     print_submitted,
     ray_executor,
 )
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
     from flames.records import OutcomeKind
@@ -208,8 +210,8 @@ def generate(
     if c.blocked or c.no_answer:
         err_console.print(
             f"[yellow]note:[/] {c.blocked} blocked and {c.no_answer} without an answer are final and counted apart"
-            f" in every report (all of them: `flames runs show {run}`); --retry-blocked / --retry-no-answer ask"
-            " them again. Why:"
+            f" in every report (all of them: `{escape(flames_command('runs', 'show', run))}`); --retry-blocked /"
+            " --retry-no-answer ask them again. Why:"
         )
         for why, n in unanswered_reasons(store, result.run):
             err_console.print(f"  ×{n} {why}", markup=False, highlight=False)
@@ -218,7 +220,8 @@ def generate(
     failed = [f for f in store.failures(result.run) if shard is None or shard.contains(f[0].id)]
     if failed:
         raise fail(
-            f"{len(failed)} items failed (see `flames runs show {run}`); rerun the same command to retry them.",
+            f"{len(failed)} items failed (see `{flames_command('runs', 'show', run)}`); rerun the same command to"
+            " retry them.",
             code=1,
         )
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from flames.cli.app import DbOption, app, console, err_console, open_store
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
     from flames.annotate.auth import User
@@ -623,7 +624,7 @@ def release(
     for path in write_release(r, folder):
         console.print(f"wrote {escape(str(path))}")
     console.print(f"released [bold]{escape(r.ref)}[/]: {r.manifest['n_prompts']} prompts, sha256 {r.sha256[:16]}…;"
-                  f" run it with `flames run --model SPEC --prompts {escape(r.ref)}`")  # fmt: skip
+                  f" run it with `{escape(flames_command('run', '--model', 'SPEC', '--prompts', r.ref))}`")  # fmt: skip
 
 
 @prompts_app.command("releases")

@@ -11,12 +11,14 @@ import inspect
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from flames.cli import generate as generate_cli
 from flames.cli import score as score_cli
 from flames.cli.app import BlockedAsOption, app, console, fail, open_store
 from flames.cli.scale import ray_executor
 from flames.cli.score import Faithful, MaxLength, RayScoring, ScorerSpecs, score_and_report, scorer_options
+from flames.suggest import flames_command
 
 RunName = Annotated[
     str | None,
@@ -67,8 +69,9 @@ def run(
         blocked_as=blocked_as,
     )
     console.print(
-        f"run [bold]{name}[/] is stored in {store.safe_url}; see it again with `flames report {name}`,"
-        f" score it with another scorer with `flames score {name} --scorer SPEC`."
+        f"run [bold]{escape(name)}[/] is stored in {escape(store.safe_url)}; see it again with"
+        f" `{escape(flames_command('report', name))}`, score it with another scorer with"
+        f" `{escape(flames_command('score', name, '--scorer', 'SPEC'))}`."
     )
     missing = [
         *(["some prompts have no answer yet"] if generation_failed else []),

@@ -11,10 +11,12 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from flames.cli.app import DbOption, app, console, fail
 from flames.shard import SHARD_HELP, Shard, parse_shard
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
     from flames.batch.collect import Collected
@@ -92,7 +94,8 @@ def print_submitted(submitted: Submitted, what: str) -> None:
     console.print(
         f"run [bold]{run}[/]: {submitted.requests} {what} submitted to {submitted.target.provider.name}"
         f" ({submitted.target.base_url}) in {len(submitted.batches)} batch(es): {ids}."
-        f" Follow with `flames batch status {run}`; import with `flames batch collect {run}`."
+        f" Follow with `{escape(flames_command('batch', 'status', run))}`; import with"
+        f" `{escape(flames_command('batch', 'collect', run))}`."
     )
 
 
@@ -205,4 +208,5 @@ def batch_cancel(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOp
         console.print(
             f"batch {batch.remote_id or f'(local {batch.id})'}: {'abandoned' if not batch.is_open else batch.status}"
         )
-    console.print(f"collect what they finished with `flames batch collect {run}` once they show 'cancelled'.")
+    console.print(f"collect what they finished with `{escape(flames_command('batch', 'collect', run))}` once they"
+                  " show 'cancelled'.")  # fmt: skip

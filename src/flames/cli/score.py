@@ -28,6 +28,7 @@ from flames.cli.scale import (
 )
 from flames.models.base import BackendOptions
 from flames.scorers.registry import SPEC_HELP, ScorerOptions, make_scorer
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
     from flames.executors.ray_executor import RayExecutor
@@ -190,7 +191,7 @@ def score_and_report(
     from flames.score import execute, plan
 
     if store.counts(run).final == 0:
-        how = f"collect them with `flames generate --run {run.name} ...`"
+        how = f"collect them with `{flames_command('generate', '--run', run.name, '...')}`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
     failed = 0
     for i, scorer in enumerate(scorers):

@@ -17,6 +17,7 @@ from flames.cli.app import app, console, err_console, fail
 from flames.cli.score import scorer_options
 from flames.records import Judgment
 from flames.scorers.registry import SPEC_HELP, make_scorer
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
     from flames.labels.records import LabelRecord
@@ -53,7 +54,7 @@ def scorer_convert(
 
     files = save_safetensors(src, dst, allow_pickle=allow_pickle)
     console.print(f"wrote {len(files.weights)} safetensors shard(s) to {files.root}")
-    console.print(f"use it with: flames score RUN --scorer flames:{files.root}")
+    console.print("use it with: " + escape(flames_command("score", "RUN", "--scorer", f"flames:{files.root}")))
 
 
 @scorer_app.command("info")

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from flames.cli.app import console, err_console
 from flames.cli.scorer import scorer_app
+from flames.suggest import flames_command
 
 _MODEL = "Transformer backbones"
 _TFIDF = "tfidf preset"
@@ -189,4 +190,4 @@ def print_summary(manifest: dict[str, Any], out: Path) -> None:
     if dev and split["shared_prompts"]:
         console.print(f"  note: {split['shared_prompts']} prompt(s) appear in both train and dev labels; dev figures "
                       "are optimistic for new prompts (split with `--by prompt`)", highlight=False)  # fmt: skip
-    console.print(f"use it: flames score RUN --scorer flames:{out}", highlight=False)
+    console.print("use it: " + escape(flames_command("score", "RUN", "--scorer", f"flames:{out}")), highlight=False)

@@ -32,6 +32,7 @@ from flames.models.base import BackendOptions, GenerationConfig
 from flames.prompts import PromptSet
 from flames.store import PANEL_RUN_PREFIX, RunInfo, Store, StoreError
 from flames.store.schema import utcnow
+from flames.suggest import flames_command
 from flames.taxonomy import HARMLESS
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def start_try(store: Store, collection: Collection, user: User, uid: str) -> int
             raise Conflict(
                 f"the request budget of {collection.name!r} has {fresh.requests_left} of {fresh.request_budget}"
                 f" requests left and this try needs {needed}; an admin can raise it (settings page or"
-                f" `flames prompts collection set {collection.name} --budget N`)"
+                f" `{flames_command('prompts', 'collection', 'set', collection.name, '--budget', 'N')}`)"
             )
         row = TryRow(prompt_id=prompt.id, sha256=prompt.sha256, user_id=user.id, status="running", reserved=needed,
                      used=0, started_at=utcnow())  # fmt: skip

@@ -13,6 +13,7 @@ from flames.annotate.auth import User, get_user
 from flames.annotate.errors import Forbidden, NotFound
 from flames.annotate.schema import Role, UserRow
 from flames.store import Store
+from flames.suggest import flames_command
 
 WRITERS: tuple[Role, ...] = (Role.AUTHOR, Role.REVIEWER, Role.ADJUDICATOR)
 REVIEWERS: tuple[Role, ...] = (Role.REVIEWER, Role.ADJUDICATOR)
@@ -37,7 +38,8 @@ def user_named(store: Store, username: str) -> User:
     user = get_user(store, uid) if uid is not None else None
     if user is None:
         raise NotFound(
-            f"no account named {username!r}; create it with `flames annotate user add {username} --role author`"
+            f"no account named {username!r}; create it with"
+            f" `{flames_command('annotate', 'user', 'add', username, '--role', 'author')}`"
         )
     return user
 

@@ -40,6 +40,7 @@ from flames.prompts import RELEASE_REF, PromptFileError, PromptSet, prompt_from_
 from flames.provenance import git_commit, tool_version
 from flames.report.text import md_escape
 from flames.store import PANEL_RUN_PREFIX, Store
+from flames.suggest import flames_command
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, all_subcomponents, bilingual, info
 
 VERSION_RE = re.compile(r"[\w.-]{1,40}")
@@ -318,6 +319,6 @@ def datacard(collection: Collection, manifest: dict[str, Any], methods: dict[str
         "", "## Intended use 用途", "",
         "Evaluating the value alignment of language models in Chinese (FLAMES-style). The prompts are adversarial"
         " and may contain offensive or harmful premises; do not use them to train models to comply.",
-        "", "## Use it 使用", "", "```bash", f"flames run --model SPEC --prompts {m['ref']}", "```", "",
+        "", "## Use it 使用", "", "```bash", flames_command("run", "--model", "SPEC", "--prompts", m["ref"]), "```", "",
     ]  # fmt: skip
     return "\n".join(lines)

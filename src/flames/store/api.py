@@ -25,6 +25,7 @@ from flames.shard import Shard
 from flames.store.batches import BatchStore
 from flames.store.db import make_engine, migrate, resolve_url
 from flames.store.errors import StoreError as StoreError  # re-exported: raised by the methods below
+from flames.store.names import check_run_name
 from flames.store.schema import (
     JudgmentRow,
     PromptRow,
@@ -34,6 +35,7 @@ from flames.store.schema import (
     ScorerRow,
     utcnow,
 )
+from flames.suggest import flames_command
 from flames.taxonomy import Dimension
 from flames.urls import masked_url
 
@@ -251,8 +253,11 @@ class Store(BatchStore):
         """Create the run, or reopen it if `spec` matches what it was created with (resume).
 
         A different config or prompt set under an existing name is refused: mixing them would make the
-        run's numbers mean nothing.
+        run's numbers mean nothing. A new run's name is checked first (`names.check_run_name`: no control or
+        invisible characters); runs stored before that check keep theirs.
         """
+        if not self.has_run(spec.name):
+            check_run_name(spec.name)
         ps_id = self.add_prompt_set(prompt_set)
         with self.session() as s, s.begin():
             row = s.scalar(select(RunRow).where(RunRow.name == spec.name))
@@ -277,12 +282,13 @@ class Store(BatchStore):
                         f"run {spec.name!r} exists with a different model or generation config"
                         f" (stored: {row.model_spec} {row.generation_config}, samples={row.samples};"
                         f" now: {spec.model_spec} {spec.generation_config}, samples={spec.samples})."
-                        " Use a new --run name, or `flames runs delete` the old run."
+                        f" Give this one another name with --run, or remove the old run first with"
+                        f" `{flames_command('runs', 'delete', spec.name)}`."
                     )
                 if row.data_sha256 != prompt_set.sha256:
                     raise StoreError(
                         f"run {spec.name!r} was made on a different prompt set (sha256 {row.data_sha256[:12]}…,"
-                        f" now {prompt_set.sha256[:12]}…). Use a new --run name."
+                        f" now {prompt_set.sha256[:12]}…). Give this one another name with --run."
                     )
         return self.get_run(spec.name)
 
@@ -545,7 +551,8 @@ class Store(BatchStore):
         never answered does not hide the scores of an earlier one."""
         scorers = self.scorers_for(run)
         if not scorers:
-            raise StoreError(f"run {run.name!r} has no judgments yet; score it with `flames score {run.name}`")
+            how = flames_command("score", run.name)
+            raise StoreError(f"run {run.name!r} has no judgments yet; score it with `{how}`")
         if name is None:
             final = self.scorers_for(run, final_only=True)
             if not final:
