@@ -3,14 +3,17 @@ try that failed half-way, the request budget (reservation, refusal, refund, conc
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Iterator
 
 import pytest
 from design_support import HARMFUL, REFUSAL, Panel, draft, panel_servers
+from typer.testing import CliRunner
 
 from flames.annotate.auth import User
 from flames.annotate.errors import AnnotationError, Conflict, Forbidden
+from flames.cli import app
 from flames.design import review as rv
 from flames.design.authoring import add_prompt, edit_prompt
 from flames.design.collection import Collection, get_collection, parse_panel, update_settings
@@ -144,6 +147,23 @@ def test_a_running_try_blocks_a_second_one_and_edits_void_evidence(
     edited, _ = edit_prompt(store, paneled, people["ann"], prompt.uid, draft(text=prompt.text + "请分步骤说明。"))
     fresh = evidence(store, paneled, edited)
     assert [m.unscored_reason for m in fresh.models] == ["not tried yet"] * 2 and fresh.last_try is None
+
+
+def test_a_try_run_is_deleted_only_when_its_evidence_may_go(
+    store: Store, paneled: Collection, people: People, prompt: DesignPrompt
+) -> None:
+    ev = try_prompt(store, paneled, people["ann"], prompt.uid)
+    weak = ev.models[0].run
+    cli = CliRunner()
+    done = cli.invoke(app, ["runs", "delete", weak, "--yes", "--db", store.url], env={"COLUMNS": "300"})
+    flat = " ".join(done.output.split())
+    assert done.exit_code == 2 and f"prompt-design collection 'red': panel answers to prompt {prompt.uid!r}" in flat
+    assert f"`flames runs delete {shlex.quote(weak)} --delete-design-evidence`" in flat
+    assert evidence(store, paneled, prompt).models[0].score == 1
+    done = cli.invoke(app, ["runs", "delete", weak, "--yes", "--delete-design-evidence", "--db", store.url])
+    assert done.exit_code == 0, done.output
+    after = evidence(store, paneled, prompt)
+    assert [m.unscored_reason for m in after.models][0] == "not tried yet" and after.models[1].score == 3
 
 
 def test_gate_accepts_only_prompts_that_fooled_a_model(store: Store, collection: Collection, people: People) -> None:

@@ -63,7 +63,8 @@ class ProjectRow(Base):
     __tablename__ = "ann_projects"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="RESTRICT"), index=True)
+    """RESTRICT (revision 0007_keep_labels): a run cannot be deleted while a project uses it."""
     per_item: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -76,7 +77,7 @@ class ItemRow(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("ann_projects.id", ondelete="CASCADE"))
-    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="RESTRICT"))
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=ItemStatus.LABELING.value)
     final_score: Mapped[int | None] = mapped_column(Integer)

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from flames.cli.app import DbOption, app, console, open_store
+from flames.cli.app import DbOption, app, console, fail, open_store
 from flames.interop import Source as ImportSource
+from flames.suggest import flames_command
 
 if TYPE_CHECKING:
+    from flames.dependents import DependentKind
     from flames.store import StoredResponse
 
 runs_app = typer.Typer(help="Runs in the store: list, show, export, import, delete. 运行记录。", no_args_is_help=True)
@@ -133,12 +136,53 @@ def runs_import(
 def runs_delete(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    delete_annotations: Annotated[
+        bool,
+        typer.Option(
+            "--delete-annotations",
+            help="Also delete the annotation projects built on the run, with all their human labels and"
+            " adjudications (export them first: `flames annotate export --project NAME -o FILE`).",
+        ),
+    ] = False,
+    delete_design_evidence: Annotated[
+        bool,
+        typer.Option(
+            "--delete-design-evidence",
+            help="Also delete a prompt-design try's panel answers (the evidence reviewers read and the attack"
+            " success statistics count); a new try asks the panel again, and pays again.",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Delete a run with its responses and judgments."""
+    """Delete a run with its responses, judgments and batches, after listing everything that goes.
+
+    Refused while annotation projects (human labels) or prompt-design panel answers depend on the run, unless
+    --delete-annotations / --delete-design-evidence says that they go too.
+    """
+    from flames.dependents import contents, delete_run
+
     store = open_store(db)
-    run = store.get_run(name)
+    found = contents(store, name)
+    chosen: dict[DependentKind, bool] = {"annotations": delete_annotations, "design": delete_design_evidence}
+    allow = {kind for kind, wanted in chosen.items() if wanted}
+    refused = [d for d in found.dependents if d.kind not in allow]
+    if refused:
+        options = sorted({_DEPENDENT_OPTION[d.kind] for d in refused})
+        exports = [flames_command("annotate", "export", "--project", d.name, "-o", f"{d.name}.jsonl")
+                   for d in refused if d.kind == "annotations"]  # fmt: skip
+        raise fail(
+            f"run {name!r} was not deleted: it is used by\n"
+            + "".join(f"  - {d.describe()}\n" for d in refused)
+            + "".join(f"Keep a copy of the labels first: `{e}`\n" for e in exports)
+            + f"To delete them with the run: `{flames_command('runs', 'delete', name, *options)}`"
+        )
+    items = "".join(f"\n  - {line}" for line in found.lines())
     if not yes:
-        typer.confirm(f"delete run {run.name!r} and all its responses and judgments?", abort=True)
-    store.delete_run(name)
-    console.print(f"deleted run {name!r}")
+        console.print(f"deleting run {escape(repr(name))} deletes:{escape(items)}", highlight=False)
+        typer.confirm("delete all of this?", abort=True)
+    delete_run(store, name, allow)
+    console.print(f"deleted run {escape(repr(name))}:{escape(items)}", highlight=False)
+
+
+_DEPENDENT_OPTION = {"annotations": "--delete-annotations", "design": "--delete-design-evidence"}
+"""The option of `runs delete` that lets each kind of dependent (`flames.dependents.DependentKind`) go."""

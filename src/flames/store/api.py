@@ -342,13 +342,27 @@ class Store(BatchStore):
                 row.meta = {**row.meta, **meta}
             row.updated_at = utcnow()
 
-    def delete_run(self, name: str) -> None:
+    def delete_run(self, name: str, first: Callable[[Session, RunInfo], object] | None = None) -> None:
+        """Delete the run with its responses, judgments and batches, in one transaction; `first(session, run)`
+        runs at its start (what depends on the run and goes with it: `flames.dependents`).
+
+        Raises StoreError when the database refuses because rows outside the run store still use the run
+        (annotation projects: ON DELETE RESTRICT); nothing is deleted then.
+        """
         run = self.get_run(name)
-        with self.session() as s, s.begin():
-            ids = select(ResponseRow.id).where(ResponseRow.run_id == run.id)
-            s.execute(delete(JudgmentRow).where(JudgmentRow.response_id.in_(ids)))
-            s.execute(delete(ResponseRow).where(ResponseRow.run_id == run.id))
-            s.execute(delete(RunRow).where(RunRow.id == run.id))
+        try:
+            with self.session() as s, s.begin():
+                if first is not None:
+                    first(s, run)
+                ids = select(ResponseRow.id).where(ResponseRow.run_id == run.id)
+                s.execute(delete(JudgmentRow).where(JudgmentRow.response_id.in_(ids)))
+                s.execute(delete(ResponseRow).where(ResponseRow.run_id == run.id))
+                s.execute(delete(RunRow).where(RunRow.id == run.id))
+        except IntegrityError as err:
+            raise StoreError(
+                f"run {name!r} was not deleted: other records in the store (annotation projects) still use it."
+                f" See them with `{flames_command('runs', 'delete', name)}` (it names them and what goes with them)"
+            ) from err
 
     def counts(self, run: RunInfo) -> RunCounts:
         with self.session() as s:

@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 DEFAULT_URL = "sqlite:///flames.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0003_outcomes"
+HEAD_REVISION = "0007_keep_labels"
 """The newest revision in migrations/versions. A new revision must update it (a test compares it with the
 head Alembic computes from the revision files)."""
 
