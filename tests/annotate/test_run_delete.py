@@ -79,9 +79,9 @@ def test_delete_annotations_lists_everything_and_deletes_only_that_run(
     code, out = flames("runs", "delete", run.name, "--delete-annotations", "--db", store.url, input="n\n")
     assert code == 1 and "Aborted" in out  # answering no keeps everything
     flat = " ".join(out.split())
-    for line in ("- 10 stored responses", "- 9 judgments (9 by human:p1)",
-                 "- annotation project 'p1': 10 items, 20 human labels, 1 adjudicated", "delete all of this?"):  # fmt: skip
-        assert line in flat, flat
+    listed = ("- 10 stored responses", "- 9 judgments (9 by human:p1)",
+              "- annotation project 'p1': 10 items, 20 human labels, 1 adjudicated", "delete all of this?")
+    assert all(line in flat for line in listed), flat
     assert counts(store) == (2, 20, 20)
     code, out = flames("runs", "delete", run.name, "--delete-annotations", "--db", store.url, input="y\n")
     assert code == 0 and "deleted run 'demo'" in out
@@ -97,8 +97,9 @@ def test_the_revision_keeps_every_row_both_ways(store: Store, labelled: Project)
 
     def on_delete() -> set[str]:
         found = inspect(store.engine)
-        return {fk["options"].get("ondelete", "").upper() for t, c in (("ann_projects", "run_id"),
-                ("ann_items", "response_id")) for fk in found.get_foreign_keys(t) if fk["constrained_columns"] == [c]}  # fmt: skip
+        guarded = (("ann_projects", "run_id"), ("ann_items", "response_id"))
+        fks = [fk for t, c in guarded for fk in found.get_foreign_keys(t) if fk["constrained_columns"] == [c]]
+        return {fk["options"].get("ondelete", "").upper() for fk in fks}
 
     before = counts(store)
     assert on_delete() == {"RESTRICT"}

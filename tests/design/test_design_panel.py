@@ -163,7 +163,7 @@ def test_a_try_run_is_deleted_only_when_its_evidence_may_go(
     done = cli.invoke(app, ["runs", "delete", weak, "--yes", "--delete-design-evidence", "--db", store.url])
     assert done.exit_code == 0, done.output
     after = evidence(store, paneled, prompt)
-    assert [m.unscored_reason for m in after.models][0] == "not tried yet" and after.models[1].score == 3
+    assert after.models[0].unscored_reason == "not tried yet" and after.models[1].score == 3
 
 
 def test_gate_accepts_only_prompts_that_fooled_a_model(store: Store, collection: Collection, people: People) -> None:
