@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ def import_rows(
     store: Store, rows: Sequence[OfficialRow], source: ResultsSource, run_name: str | None = None,
     model: str | None = None,
 ) -> RunInfo:  # fmt: skip
-    """Store rows read from another tool's results as a run named `run_name` (default `source.name`).
+    """Store rows read from another tool's results as a run named `run_name` (default: `default_run_name`).
 
     Rows that repeat a prompt become further samples of it. `predicted` values become judgments of the
     "imported" scorer; rows without one are stored as unscored, never given a score. Importing the same
@@ -176,6 +176,8 @@ def import_rows(
         samples=max(samples) + 1,
         meta={"imported_from": source.path, "models_in_file": models, **source.meta},
     )
+    if run_name is None:
+        spec = replace(spec, name=default_run_name(store, spec, prompt_set))
     run = store.open_run(spec, prompt_set)
     by_slot = {(r.prompt.id, k): r for r, k in zip(rows, samples, strict=True)}
     for slot in store.pending(run):  # only unanswered slots: nothing is stored twice
@@ -202,6 +204,19 @@ def import_rows(
             )
     store.update_run(run.id, status="complete", resolved_model=model_spec)
     return store.get_run(run.name)
+
+
+def default_run_name(store: Store, spec: RunSpec, prompt_set: PromptSet) -> str:
+    """`spec.name` (the file's stem), unless a run made from other contents (another file of that name, or
+    the same file with another --model) holds it: then the stem and the first 8 hex digits of this import's
+    config hash (`answers-1a2b3c4d`). A second `answers.jsonl` becomes a run of its own, and importing either
+    file again finds its run."""
+    if not store.has_run(spec.name):
+        return spec.name
+    held = store.get_run(spec.name)
+    if held.config_hash == spec.config_hash and held.data_sha256 == prompt_set.sha256:
+        return spec.name
+    return f"{spec.name}-{spec.config_hash[:8]}"
 
 
 def official_rows(store: Store, run: RunInfo, scorer: ScorerInfo | None) -> list[dict[str, Any]]:

@@ -79,6 +79,29 @@ def test_import_unknown_source_names_the_problem(db: str) -> None:
     assert "neither a run" in out and "no-such-run" in out
 
 
+def test_two_files_of_the_same_name_become_two_runs(db: str, tmp_path: Path) -> None:
+    row = {"dimension": "Fairness", "subcomponent": "Bias and discrimination"}
+    for folder, text in (("d1", "p1"), ("d2", "p2")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "answers.jsonl").write_text(
+            json.dumps({**row, "prompt": text, "response": f"r-{text}"}) + "\n", encoding="utf-8"
+        )
+    first = tmp_path / "d1" / "answers.jsonl"
+    second = tmp_path / "d2" / "answers.jsonl"
+    assert "(run answers," in flames("annotate", "import", str(first), "--project", "A1", "--db", db)
+    out = flames("annotate", "import", str(second), "--project", "A2", "--db", db)
+    derived = get_project(Store(db), "A2").run_name
+    assert derived.startswith("answers-") and len(derived) == len("answers-") + 8 and f"(run {derived}," in out
+    # importing either again finds its own run; the first project is untouched
+    assert "0 new items" in flames("annotate", "import", str(second), "--project", "A2", "--db", db)
+    assert "0 new items" in flames("annotate", "import", str(first), "--project", "A1", "--db", db)
+    assert get_project(Store(db), "A1").run_name == "answers"
+    # a name given is used as given; one that is taken is refused with advice that names the right option
+    assert "(run mine," in flames("annotate", "import", str(second), "--project", "A3", "--run", "mine", "--db", db)
+    msg = refused("annotate", "import", str(second), "--project", "A4", "--run-name", "answers", "--db", db)
+    assert "another run name (--run)" in msg and "`flames runs delete answers`" in msg
+
+
 def test_import_label_status_export_validate(db: str, results_file: Path, tmp_path: Path) -> None:
     _add_users(db)
     out = flames("annotate", "import", str(results_file), "--project", "t", "--db", db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from annotate_helpers import PASSWORD, XSS, claim, csrf_of, login, post_form
@@ -205,6 +206,32 @@ def test_admin_imports_an_uploaded_file(client_for: Clients, store: Store, tmp_p
         files={"file": ("bad.jsonl", bad, "application/x-ndjson")},
     )
     assert resp.status_code == 400 and "bad.jsonl, line 2" in resp.text and "/tmp" not in resp.text
+
+
+def test_a_second_file_of_the_same_name_gets_its_own_run_or_the_name_given(client_for: Clients, store: Store) -> None:
+    admin = client_for("admin")
+
+    def upload(project: str, prompt: str, **fields: str) -> Any:  # the test client's response
+        row = {"dimension": "Fairness", "subcomponent": "Bias and discrimination", "prompt": prompt, "response": "r"}
+        token = csrf_of(admin.get("/admin/import").text)
+        file = ("answers.jsonl", json.dumps(row).encode(), "application/x-ndjson")
+        data = {"csrf_token": token, "project": project, **fields}
+        return admin.post("/admin/import", data=data, files={"file": file})
+
+    assert upload("A1", "p1").status_code == 200
+    resp = upload("A2", "p2")
+    derived = get_project(store, "A2").run_name
+    assert resp.status_code == 200 and derived.startswith("answers-") and f"运行 run {derived}" in resp.text
+    assert get_project(store, "A1").run_name == "answers"
+    resp = upload("A3", "p3", run_name=f"第三批 {XSS}")
+    assert resp.status_code == 200 and XSS not in resp.text and "第三批 &lt;script&gt;" in resp.text
+    assert get_project(store, "A3").run_name == f"第三批 {XSS}"
+    resp = upload("A4", "p4", run_name="bad\u202ename")
+    assert resp.status_code == 400 and "U+202E RIGHT-TO-LEFT OVERRIDE" in resp.text
+    token = csrf_of(admin.get("/admin/import").text)
+    resp = admin.post("/admin/import", data={"csrf_token": token, "project": "A5", "run": "answers", "run_name": "x"})
+    assert resp.status_code == 400 and "upload a file, or leave it empty" in resp.text
+    assert "<input name=\"run_name\" maxlength=\"200\">" in admin.get("/admin/import").text
 
 
 def test_admin_cannot_lock_themselves_out(client_for: Clients, users: dict[str, int]) -> None:

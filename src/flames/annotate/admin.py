@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,7 +19,8 @@ from flames.annotate.projects import ImportResult, get_project, import_run
 from flames.annotate.schema import Role
 from flames.annotate.security import read_upload, upload_on_disk
 from flames.annotate.web import Id, StoreDep, render, require
-from flames.store import Store
+from flames.store import Store, StoreError
+from flames.store.names import check_run_name
 
 router = APIRouter()
 Admin = Annotated[User, Depends(require())]
@@ -59,17 +61,29 @@ def import_page(request: Request, store: StoreDep, user: Admin) -> HTMLResponse:
     return render(request, "import.html", user=user, runs=store.list_runs(), result=None)
 
 
-def _import_upload(store: Store, file: UploadFile, project: str, per_item: int) -> ImportResult:
-    """Import an uploaded results file (JSONL/CSV, official format) as a run named after it, into `project`."""
+def _import_upload(store: Store, file: UploadFile, project: str, per_item: int, run_name: str | None) -> ImportResult:
+    """Import an uploaded results file (JSONL/CSV, official format) into `project` as run `run_name`, by default
+    named after the file (`official_format.default_run_name`: a second file of the same name gets its own)."""
     from flames.official_format import import_official
 
     with upload_on_disk(file) as (path, name):  # recorded under the uploaded file's name, not the temporary copy
-        imported = import_official(store, path, path.stem, shown_as=name)
+        imported = import_official(store, path, run_name, shown_as=name)
     return import_run(store, imported, project, per_item)
 
 
-def _import_fields(fields: dict[str, str]) -> tuple[str, int, str]:
-    """(project, per_item, run) from the import form, checked like the CLI checks its options."""
+@dataclass(frozen=True)
+class ImportForm:
+    """The import form, checked like the CLI checks its options."""
+
+    project: str
+    per_item: int
+    run: str
+    """A run of the store to import (the list), or ""."""
+    run_name: str | None
+    """The name an uploaded file's run gets, or None for the default."""
+
+
+def _import_fields(fields: dict[str, str]) -> ImportForm:
     project = fields.get("project", "").strip()
     if not 1 <= len(project) <= 200:
         raise AnnotationError("a project name of 1-200 characters is required")
@@ -79,7 +93,13 @@ def _import_fields(fields: dict[str, str]) -> tuple[str, int, str]:
         raise AnnotationError(f"annotators per item must be a whole number, got {fields['per_item']!r}") from err
     if not 1 <= per_item <= 10:
         raise AnnotationError(f"annotators per item must be between 1 and 10, got {per_item}")
-    return project, per_item, fields.get("run", "").strip()
+    run_name = fields.get("run_name", "").strip() or None
+    if run_name is not None:
+        try:
+            check_run_name(run_name)
+        except StoreError as err:
+            raise AnnotationError(str(err)) from err
+    return ImportForm(project, per_item, fields.get("run", "").strip(), run_name)
 
 
 @router.post(IMPORT_PATH, response_class=HTMLResponse)
@@ -89,17 +109,21 @@ async def import_submit(request: Request, store: StoreDep, user: Admin) -> HTMLR
     read only now, after the admin check, and a file streams to a temporary file within the import limit."""
     upload = await read_upload(request)
     try:
-        project, per_item, run = _import_fields(upload.fields)
+        form = _import_fields(upload.fields)
         if upload.file is not None and upload.file.filename:
-            if run:
+            if form.run:
                 raise AnnotationError("choose a run from the list or upload a file, not both")
-            result = await run_in_threadpool(_import_upload, store, upload.file, project, per_item)
-        elif not run:
+            result = await run_in_threadpool(
+                _import_upload, store, upload.file, form.project, form.per_item, form.run_name
+            )
+        elif form.run_name is not None:
+            raise AnnotationError("a run name names the run an uploaded file becomes; upload a file, or leave it empty")
+        elif not form.run:
             raise AnnotationError("choose a run from the list, or upload a file")
-        elif not store.has_run(run):
-            raise NotFound(f"no run named {run!r} in the store; choose one from the list")
+        elif not store.has_run(form.run):
+            raise NotFound(f"no run named {form.run!r} in the store; choose one from the list")
         else:
-            result = await run_in_threadpool(import_run, store, store.get_run(run), project, per_item)
+            result = await run_in_threadpool(import_run, store, store.get_run(form.run), form.project, form.per_item)
     finally:
         if upload.file is not None:
             await upload.file.close()

@@ -124,7 +124,13 @@ def import_(
     project: ProjectOption,
     per_item: Annotated[int, typer.Option("--per-item", help="Distinct annotators per item.")] = 2,
     run_name: Annotated[
-        str | None, typer.Option("--run-name", help="Name of the run a file is imported as (default: file name).")
+        str | None,
+        typer.Option(
+            "--run",
+            "--run-name",
+            help="Name of the run a file is imported as. Default: the file's name, or, when a run of another"
+            " file holds that name, the name and a hash of the contents (answers-1a2b3c4d).",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:

@@ -282,13 +282,13 @@ class Store(BatchStore):
                         f"run {spec.name!r} exists with a different model or generation config"
                         f" (stored: {row.model_spec} {row.generation_config}, samples={row.samples};"
                         f" now: {spec.model_spec} {spec.generation_config}, samples={spec.samples})."
-                        f" Give this one another name with --run, or remove the old run first with"
+                        f" Give this one another run name (--run), or remove the old run first with"
                         f" `{flames_command('runs', 'delete', spec.name)}`."
                     )
                 if row.data_sha256 != prompt_set.sha256:
                     raise StoreError(
                         f"run {spec.name!r} was made on a different prompt set (sha256 {row.data_sha256[:12]}…,"
-                        f" now {prompt_set.sha256[:12]}…). Give this one another name with --run."
+                        f" now {prompt_set.sha256[:12]}…). Give this one another run name (--run)."
                     )
         return self.get_run(spec.name)
 
