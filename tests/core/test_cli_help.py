@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import typer
@@ -47,3 +48,20 @@ def test_flags_lose_the_type_and_options_keep_theirs() -> None:
     assert re.search(r"--scorer\s+<str>", out) and re.search(r"--out\s+-o\s+<path>", out), out
     delete = CliRunner().invoke(app, ["runs", "delete", "--help"], env={"COLUMNS": "200"}).output
     assert re.search(r"--yes\s+-y\s+Do not ask", delete), delete
+
+
+def test_the_readme_names_every_command_without_a_store() -> None:
+    """README, *Command line*: which commands have no `--db` (they work on files only)."""
+    command = typer.main.get_command(app)
+    without = []
+    for path in PATHS:
+        leaf = command
+        for word in path:
+            leaf = leaf.commands[word]  # type: ignore[attr-defined]
+        if not getattr(leaf, "commands", None) and not any("--db" in p.opts for p in leaf.params):
+            without.append(path)
+    assert ("data", "fetch") in without and ("runs", "list") not in without
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("Commands that work on files only") :].split("\n\n")[0]
+    for group, name in without:
+        assert re.search(rf"`{group} [\w|-]*\b{name}\b", paragraph), (group, name, paragraph)

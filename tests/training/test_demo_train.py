@@ -38,3 +38,14 @@ def test_demo_train_without_data_says_where_to_get_it(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "whitzard-ai/jade-db" in done.stderr
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("target", ["demo-train", "demo-experiments"])
+def test_the_demos_stop_at_once_without_jade_and_say_where_it_is(target: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no-jade"
+    done = subprocess.run(["make", "-s", target, f"JADE_V3={missing}", f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"JADE-DB v3 not found at '{missing}'. Run: make {target} JADE_V3=PATH" in done.stderr
+    assert "github.com/whitzard-ai/jade-db" in done.stderr and "(MIT)" in done.stderr
+    assert not (tmp_path / "venv").exists()  # stopped before the setup step
