@@ -1,4 +1,4 @@
-"""Shared fixtures: the Flames-1k test copy, stores on SQLite and on a real PostgreSQL server."""
+"""Shared fixtures: the Flames-1k test copy, stores on SQLite and on a real PostgreSQL server, Chromium."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import chromium
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["FLAMES_OFFLINE"] = "1"
@@ -39,6 +40,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("FLAMES_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.delenv("FLAMES_DATA", raising=False)
     monkeypatch.delenv("FLAMES_DB", raising=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium for a module's browser tests (`browser_support.chromium`). Module fixtures listed
+    before it in a test's arguments start first: one that runs an event loop must."""
+    with chromium() as b:
+        yield b
 
 
 def _free_port() -> int:

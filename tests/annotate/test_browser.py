@@ -4,18 +4,13 @@ label with the keyboard, adjudicate the conflicts, read the agreement. Screensho
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from annotate_helpers import PASSWORD, make_run
+from browser_support import BROWSER_MARKS, screenshot, serving, sign_in
 
 from flames.annotate import workflow
 from flames.annotate.app import create_app
@@ -27,9 +22,6 @@ from flames.records import Completion
 from flames.store import RunSpec, Store
 from flames.taxonomy import Dimension
 
-CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
 # Answers to the first Flames-1k prompt of each dimension; the Data protection one also carries markup.
 ANSWERS = {
@@ -43,34 +35,7 @@ ANSWERS = {
     Dimension.DATA_PROTECTION: "那里可能是军事管理区或其他涉密单位，出于安全原因禁止通行。请不要试图进入"
     "或拍摄，也不要在网上公开它的具体位置。" + HOSTILE,
 }
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing: `make setup` installs it"),
-]
-
-
-@contextmanager
-def serving(store: Store) -> Iterator[str]:
-    """The app over `store`, served by uvicorn on loopback; yields its base URL."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(store, secure_cookies=False), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -87,43 +52,9 @@ def server(tmp_path: Path, flames_1k: Path) -> Iterator[tuple[str, Store]]:
     for slot in store.pending(run):
         store.save_response(run.id, slot, Completion(ANSWERS[slot.prompt.dimension]))
     import_run(store, run, "p1", per_item=2)
-    with serving(store) as base:
+    with serving(create_app(store, secure_cookies=False)) as base:
         yield base, store
     store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        yield b
-        b.close()
-
-
-def sign_in(browser: Any, base: str, username: str, start: str, lands: str) -> Any:
-    """A new browser context signed in as `username`, having asked for `start` and landed on `lands`."""
-    page = browser.new_context(viewport={"width": 1200, "height": 760}).new_page()
-    page.goto(base + start)
-    assert "/login" in page.url  # unauthenticated: sent to the login page
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lands)  # then back where they wanted to go
-    return page
-
-
-def _shot(page: Any, name: str, docs: bool = False) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path))
-    if docs and os.environ.get("FLAMES_UPDATE_SCREENSHOTS") == "1":
-        (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, REPO / "docs" / "img" / "annotate.png")
 
 
 def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Store], browser: Any) -> None:
@@ -131,7 +62,7 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
     hostile_pages: list[str] = []
 
     def signed_in(username: str) -> Any:
-        page = sign_in(browser, base, username, "/p/p1/next", "**/p/p1/next")
+        page = sign_in(browser, base, username, PASSWORD, "/p/p1/next", "**/p/p1/next")
         assert page.locator("#claim-form").is_visible()  # a GET claims nothing: a button does
         with page.expect_navigation():
             page.keyboard.press("Enter")  # the button has the focus
@@ -148,7 +79,7 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
             page.keyboard.press(key)
             assert page.locator(f"input[name=score][value='{key}']").is_checked()
             if shot and HOSTILE not in response:
-                _shot(page, shot, docs=True)
+                screenshot(page, shot, docs="annotate.png")
                 shot = None
             with page.expect_navigation():
                 page.keyboard.press("Enter")  # submits, and goes straight on to the next item
@@ -170,7 +101,7 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
     bob.keyboard.press("Escape")
     assert label_with_keyboard(bob, "1") == 5  # 1 is on every scale: all five disagree
 
-    judy = sign_in(browser, base, "judy", "/p/p1/adjudicate", "**/p/p1/adj/*")
+    judy = sign_in(browser, base, "judy", PASSWORD, "/p/p1/adjudicate", "**/p/p1/adj/*")
     decided = 0
     while "/adj/" in judy.url:
         assert judy.locator(".labels tbody tr").count() == 2  # both labels shown to the adjudicator
@@ -182,7 +113,7 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
     judy.goto(f"{base}/p/p1/agreement")
     table = judy.locator("#agreement-table").inner_text()
     assert "Overall" in table and "0.0%" in table  # the two annotators never agreed
-    _shot(judy, "annotate-agreement.png")
+    screenshot(judy, "annotate-agreement.png")
     recs = item_records(store, get_project(store, "p1"))
     assert [(r.status, r.provenance, r.final_score, r.adjudicator) for r in recs] == [
         ("done", "adjudicated", 3, "judy")
@@ -210,8 +141,8 @@ def test_long_answers_and_hostile_names_stay_text_in_chromium(tmp_path: Path, br
             workflow.submit(store, project, label_id, uid, score, None)
     add_user(store, "reader", PASSWORD, Role.ANNOTATOR)
     import_run(store, make_run(store, "long2", per_dimension=1, answers=[long]), "p2", per_item=1)
-    with serving(store) as base:
-        page = sign_in(browser, base, "reader", "/p/p2/next", "**/p/p2/next")
+    with serving(create_app(store, secure_cookies=False)) as base:
+        page = sign_in(browser, base, "reader", PASSWORD, "/p/p2/next", "**/p/p2/next")
         with page.expect_navigation():
             page.keyboard.press("Enter")
         folded = page.locator("#response-text-more")
@@ -222,7 +153,7 @@ def test_long_answers_and_hostile_names_stay_text_in_chromium(tmp_path: Path, br
         full = page.evaluate("document.getElementById('response-text').textContent"
                              " + document.querySelector('#response-text-more .text').textContent")  # fmt: skip
         assert full == long
-        judy = sign_in(browser, base, "judy", "/p/p1/agreement", "**/p/p1/agreement")
+        judy = sign_in(browser, base, "judy", PASSWORD, "/p/p1/agreement", "**/p/p1/agreement")
         names = judy.locator("#annotators").inner_text()
         assert LINK_NAME in names and STYLED_NAME in names  # shown literally
         assert judy.locator("main a[href*='phish']").count() == 0

@@ -18,35 +18,23 @@ the first n create calls create the batch but answer 502, as a reply lost in tra
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-Reply = Callable[[list[dict[str, str]]], str]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collect"))  # the loopback plumbing it shares
+from chat_server import LoopbackServer, Reply, completion, completion_response, echo
 
 
-def echo(messages: list[dict[str, str]]) -> str:
-    return f"回答：{messages[-1]['content']}"
+class BatchServer(LoopbackServer):
+    client_max_size = 64 * 1024 * 1024
 
-
-def completion(body: dict[str, Any], text: str, n: int) -> dict[str, Any]:
-    prompt = body["messages"][-1]["content"]
-    return {
-        "id": f"chatcmpl-{n}",
-        "object": "chat.completion",
-        "model": f"served/{body['model']}",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(text)},
-    }
-
-
-class BatchServer:
     def __init__(
         self,
         fates: Sequence[str] = ("complete",),
@@ -57,6 +45,7 @@ class BatchServer:
         lost_create_replies: int = 0,
         key: str = "sk-batch",
     ) -> None:
+        super().__init__()
         self.fates, self.reply, self.prefix, self.endpoints = list(fates), reply, prefix, set(endpoints)
         self.max_requests, self.lost_create_replies, self.key = max_requests, lost_create_replies, key
         self.files: dict[str, bytes] = {}
@@ -64,13 +53,9 @@ class BatchServer:
         self.billed: Counter[str] = Counter()
         self.live = 0
         self.creates = 0
-        self.port = 0
         self._fate: dict[str, str] = {}
         self._finish: set[str] = set()
         self._n = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -210,11 +195,9 @@ class BatchServer:
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.live += 1
-        return web.json_response(completion(body, self.reply(body["messages"]), -self.live),
-                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))  # fmt: skip
+        return completion_response(body, self.reply(body["messages"]), -self.live)
 
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         p = self.prefix
         app.router.add_post(f"{p}/files", self._upload)
         app.router.add_get(f"{p}/files/{{file_id}}/content", self._content)
@@ -223,30 +206,3 @@ class BatchServer:
         app.router.add_get(f"{p}/batches/{{batch_id}}", self._retrieve)
         app.router.add_post(f"{p}/batches/{{batch_id}}/cancel", self._cancel)
         app.router.add_post(f"{p}/chat/completions", self._chat)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and hasattr(server, "sockets")
-        self.port = server.sockets[0].getsockname()[1]
-
-    def __enter__(self) -> BatchServer:
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._runner is not None and self._thread is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)

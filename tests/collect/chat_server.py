@@ -12,6 +12,10 @@ script (`python tests/collect/chat_server.py --latency 0.2` prints its base URL,
 - `capacity`: more requests in flight than this are answered 429 with Retry-After, like a rate limit;
 - `answered` counts successful answers per prompt, `requests` counts every request received;
   `bodies` and `headers` keep what each request sent.
+
+`LoopbackServer` is the plumbing every fake HTTP server of the tests shares (this one, the batch API fake in
+tests/batch/batch_server.py): an aiohttp app on 127.0.0.1 on its own thread; `completion` is the
+chat-completions reply body they all send.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -35,7 +39,75 @@ def echo(messages: list[dict[str, str]]) -> str:
     return f"回答：{messages[-1]['content']}"
 
 
-class ChatServer:
+def completion(body: dict[str, Any], text: str, n: int) -> dict[str, Any]:
+    """A chat-completions reply body answering request `body` with `text` (`n` makes its id)."""
+    prompt = body["messages"][-1]["content"]
+    return {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "model": f"served/{body['model']}",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(text)},
+    }
+
+
+def completion_response(body: dict[str, Any], text: str, n: int) -> web.Response:
+    """`completion` as the HTTP response (UTF-8 JSON, Chinese unescaped)."""
+    return web.json_response(completion(body, text, n), dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+class LoopbackServer:
+    """An aiohttp app on 127.0.0.1 (`port` 0: a free one, read back once listening), served from its own
+    thread and event loop while a `with` block runs, or from the caller's loop with `await _start()`.
+    Subclasses add their routes in `routes`."""
+
+    backlog = 128
+    client_max_size = 1024**2
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=self.client_max_size)
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=self.backlog)
+        await site.start()
+        server = site._server
+        assert server is not None and hasattr(server, "sockets")
+        self.port = server.sockets[0].getsockname()[1]
+
+    def __enter__(self) -> Self:
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._start())
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._runner is not None and self._thread is not None
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class ChatServer(LoopbackServer):
+    backlog = 1024
+
     def __init__(
         self,
         reply: Reply = echo,
@@ -46,17 +118,15 @@ class ChatServer:
         port: int = 0,
         capacity: int | None = None,
     ) -> None:
+        super().__init__(port)
         self.reply, self.faults, self.latency = reply, faults, latency
-        self.hang_s, self.retry_after, self.port, self.capacity = hang_s, retry_after, port, capacity
+        self.hang_s, self.retry_after, self.capacity = hang_s, retry_after, capacity
         self.requests = 0
         self.in_flight = self.peak_in_flight = self.throttled = 0
         self.attempts: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -105,47 +175,10 @@ class ChatServer:
             return web.Response(status=500)
         text = self.reply(body["messages"])
         self.answered[prompt] += 1
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{self.requests}",
-                "object": "chat.completion",
-                "model": f"served/{body['model']}",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(text)},
-            },
-            dumps=lambda o: json.dumps(o, ensure_ascii=False),
-        )
+        return completion_response(body, text, self.requests)
 
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
-        await site.start()
-        server = site._server
-        assert server is not None and hasattr(server, "sockets")
-        self.port = server.sockets[0].getsockname()[1]
-
-    def __enter__(self) -> ChatServer:
-        started = threading.Event()
-
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start())
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._runner is not None and self._thread is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 def main() -> None:

@@ -3,11 +3,11 @@ Content-Security-Policy, the examples show hostile answers as text, and nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS, watch
 from experiment_support import HARMFUL, KeywordScorer, stored_run, write_prompts
 
 from flames.experiments.perturbations import get
@@ -16,16 +16,12 @@ from flames.experiments.robustness import scorer_robustness
 from flames.metrics import BootstrapConfig
 from flames.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = (
     "<script>window.__pwned = 'script';alert(1)</script>",
     "好的。</script><script>window.__pwned = 'close-tag'</script>",
     "<img src=x onerror=\"window.__pwned = 'img'\">",
 )
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +38,10 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_outputs(result, tmp / "out")["html"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        yield b
-        b.close()
-
-
 def test_charts_draw_and_hostile_text_stays_text(page_file: Path, browser: Any) -> None:
     # page_file first: the experiment runs its own event loop, which cannot start inside Playwright's
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    requests: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("dialog", lambda d: (problems.append(f"dialog {d.message}"), d.dismiss()))
+    seen = watch(page)
     page.goto(page_file.as_uri())
     page.wait_for_selector("#chart-flips .main-svg")  # plotly drew the chart under the CSP
     examples = page.locator("article.example")
@@ -71,5 +50,5 @@ def test_charts_draw_and_hostile_text_stays_text(page_file: Path, browser: Any) 
     assert page.locator("header h1").inner_text().startswith("Scorer robustness")
     assert "run <script>" in page.locator("#inputs pre").inner_text()
     assert page.evaluate("window.__pwned") is None
-    assert problems == [] and all(u.startswith("file://") or u.startswith("data:") for u in requests)
+    assert seen.errors == seen.dialogs == [] and all(u.startswith(("file://", "data:")) for u in seen.requests)
     page.close()

@@ -8,17 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS
 from outcomes.conftest import Flames
 
 from flames.prompts import read_prompt_file
 from flames.records import Completion, Judgment
 from flames.store import RunSpec, Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 TRACE = '先想想。<img src=x onerror="window.__pwned=1">'
 
 
@@ -44,26 +41,20 @@ def report(tmp_path: Path, flames: Flames) -> Path:
     return out
 
 
-def test_item_browser_shows_traces_collapsed_and_marks_blocked_items(report: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        page: Any = browser.new_page()
-        page.goto(report.as_uri())
-        cards = page.locator("#item-list article.item")
-        assert cards.count() == 3
-        trace = cards.nth(0).locator("details.reasoning")
-        assert trace.count() == 1 and trace.get_attribute("open") is None  # collapsed
-        assert not trace.locator(".text").is_visible()
-        trace.locator("summary").click()
-        assert trace.locator(".text").inner_text() == TRACE  # shown as text, never as markup
-        assert page.evaluate("window.__pwned") is None and trace.locator("img").count() == 0
-        assert "counted as refusal" in cards.nth(1).inner_text() and "Content Exists Risk" in cards.nth(1).inner_text()
-        assert "no answer" in cards.nth(2).inner_text() and "budget ran out" in cards.nth(2).inner_text()
-        for value, n in (("blocked", 1), ("no_answer", 1), ("none", 0), ("3", 2)):  # blocked counts as 3 here
-            page.select_option("#f-score", value)
-            assert cards.count() == n, value
-        browser.close()
+def test_item_browser_shows_traces_collapsed_and_marks_blocked_items(report: Path, browser: Any) -> None:
+    page: Any = browser.new_page()
+    page.goto(report.as_uri())
+    cards = page.locator("#item-list article.item")
+    assert cards.count() == 3
+    trace = cards.nth(0).locator("details.reasoning")
+    assert trace.count() == 1 and trace.get_attribute("open") is None  # collapsed
+    assert not trace.locator(".text").is_visible()
+    trace.locator("summary").click()
+    assert trace.locator(".text").inner_text() == TRACE  # shown as text, never as markup
+    assert page.evaluate("window.__pwned") is None and trace.locator("img").count() == 0
+    assert "counted as refusal" in cards.nth(1).inner_text() and "Content Exists Risk" in cards.nth(1).inner_text()
+    assert "no answer" in cards.nth(2).inner_text() and "budget ran out" in cards.nth(2).inner_text()
+    for value, n in (("blocked", 1), ("no_answer", 1), ("none", 0), ("3", 2)):  # blocked counts as 3 here
+        page.select_option("#f-score", value)
+        assert cards.count() == n, value
+    page.close()

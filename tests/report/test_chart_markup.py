@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import SKIP_WITHOUT_CHROMIUM
 from report.conftest import add_scorer, flames_rows
 from report.page import Page
 from typer.testing import CliRunner
@@ -21,7 +22,6 @@ from flames.official_format import import_official
 from flames.report.charts import escape_plotly
 from flames.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
 LINK = '<a href="http://127.0.0.1:9/phish">Official guideline 官方指南</a>'
 STYLED = '<span style="font-size:80px;color:red">BIG</span>'
 FORMULA = '=HYPERLINK("http://127.0.0.1:9/","x")'
@@ -91,42 +91,35 @@ def test_csv_tables_are_spreadsheet_safe(hostile_store: str, tmp_path: Path) -> 
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (`make setup` installs it)")
-def test_no_link_or_styled_element_comes_from_data_in_chromium(hostile_store: str, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+@SKIP_WITHOUT_CHROMIUM
+def test_no_link_or_styled_element_comes_from_data_in_chromium(
+    hostile_store: str, browser: Any, tmp_path: Path
+) -> None:
     report = _report(hostile_store, tmp_path / "report.html")
     board = tmp_path / "board.html"
     result = CliRunner().invoke(app, ["leaderboard", "--db", hostile_store, "--format", "html", "-o", str(board)])
     assert result.exit_code == 0, result.output
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(report.as_uri())
-            page.wait_for_selector("#chart-attacks .main-svg")
-            page.wait_for_selector("#chart-scorers .main-svg")
-            assert page.locator("svg a").count() == 0, "a label became a link in a chart"
-            styled = page.evaluate(
-                "[...document.querySelectorAll('.main-svg *')].filter(e =>"
-                " (e.getAttribute('style') || '').includes('80px')).length"
-            )
-            assert styled == 0, "a label became styled text in a chart"
-            attacks = page.locator("#chart-attacks").text_content() or ""
-            assert "<a href=" in attacks and "<span style=" in attacks  # drawn literally
-            assert "human:<a href=" in (page.locator("#chart-scorers").text_content() or "")
-            for i in range(page.locator("#chart-attacks .point path").count()):  # hover labels: every bar
-                box = page.locator("#chart-attacks .point path").nth(i).bounding_box()
-                page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-                page.wait_for_timeout(100)
-                assert page.locator("#chart-attacks .hoverlayer a").count() == 0
-                hover = page.locator("#chart-attacks .hoverlayer").text_content() or ""
-                assert not any(x in hover for x in ("guideline", "BIG")) or "<" in hover, hover
-            page.goto(board.as_uri())
-            assert page.locator("a[href*='phish']").count() == 0 and page.locator("[style*='80px']").count() == 0
-            assert STYLED in (page.locator("body").text_content() or "")
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(report.as_uri())
+    page.wait_for_selector("#chart-attacks .main-svg")
+    page.wait_for_selector("#chart-scorers .main-svg")
+    assert page.locator("svg a").count() == 0, "a label became a link in a chart"
+    styled = page.evaluate(
+        "[...document.querySelectorAll('.main-svg *')].filter(e =>"
+        " (e.getAttribute('style') || '').includes('80px')).length"
+    )
+    assert styled == 0, "a label became styled text in a chart"
+    attacks = page.locator("#chart-attacks").text_content() or ""
+    assert "<a href=" in attacks and "<span style=" in attacks  # drawn literally
+    assert "human:<a href=" in (page.locator("#chart-scorers").text_content() or "")
+    for i in range(page.locator("#chart-attacks .point path").count()):  # hover labels: every bar
+        box = page.locator("#chart-attacks .point path").nth(i).bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(100)
+        assert page.locator("#chart-attacks .hoverlayer a").count() == 0
+        hover = page.locator("#chart-attacks .hoverlayer").text_content() or ""
+        assert not any(x in hover for x in ("guideline", "BIG")) or "<" in hover, hover
+    page.goto(board.as_uri())
+    assert page.locator("a[href*='phish']").count() == 0 and page.locator("[style*='80px']").count() == 0
+    assert STYLED in (page.locator("body").text_content() or "")
+    page.close()

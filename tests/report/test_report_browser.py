@@ -3,26 +3,17 @@ a model wrote."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS, screenshot, watch
 from report.page import Page
 from typer.testing import CliRunner
 
 from flames.cli import app
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed at /usr/bin/chromium (`make setup` installs it)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -36,32 +27,11 @@ def report_html(tmp_path_factory: pytest.TempPathFactory, multi_scorer_db: str) 
     return out
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is a dev dependency: pip install playwright"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )
-        yield b
-        b.close()
-
-
 def test_report_draws_filters_and_runs_no_injected_script(browser: Any, report_html: Path) -> None:
     data = Page(report_html.read_text(encoding="utf-8")).data()
     items = data["items"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    requests: list[str] = []
-    dialogs: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    seen = watch(page, console=("error", "warning"))
     page.goto(report_html.as_uri())
     page.wait_for_selector("#chart-dimensions .main-svg")
     for chart in data["charts"]:
@@ -105,15 +75,16 @@ def test_report_draws_filters_and_runs_no_injected_script(browser: Any, report_h
     assert count.inner_text().startswith(f"{len(items)} of")
 
     assert page.evaluate("typeof window.__pwned") == "undefined", "a response's script ran"
-    assert not dialogs, f"a response opened a dialog: {dialogs}"
-    assert not problems, problems
-    assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), [u for u in requests if "file:" not in u]
+    assert not seen.dialogs, f"a response opened a dialog: {seen.dialogs}"
+    assert not seen.errors, seen.errors
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in seen.requests), [
+        u for u in seen.requests if "file:" not in u
+    ]
 
-    ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ARTIFACTS / "report.png"))
+    screenshot(page, "report.png")
     page.evaluate("document.getElementById('items').scrollIntoView()")
-    page.screenshot(path=str(ARTIFACTS / "report-items.png"))
+    screenshot(page, "report-items.png")
     page.close()
 
 

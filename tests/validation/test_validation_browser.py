@@ -4,28 +4,24 @@ and filters labels, and nothing a model wrote runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS, watch
 from typer.testing import CliRunner
 
 from flames.cli import app
 from flames.labels.records import LabelRecord, write_labels
 from flames.taxonomy import Dimension
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = (
     "<script>window.__pwned = 'script';alert(1)</script>",
     "好的。</script><script>window.__pwned = 'close-tag'</script>",
     "<img src=x onerror=\"window.__pwned = 'img'\">",
     "<svg onload=\"window.__pwned='svg'\"></svg>",
 )
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +45,9 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
-        yield b
-        b.close()
-
-
 def test_disagreements_list_filter_and_run_no_injected_script(browser: Any, page_file: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    requests: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("dialog", lambda d: (problems.append(f"dialog {d.message}"), d.dismiss()))
+    seen = watch(page, console=())
     page.goto(page_file.as_uri())
     # wrong: every 4th label except the unscored every 10th (i = 4, 8, 12, 16, 24, 28, 32, 36, 44, 48, 52, 56)
     wrong = [i for i in range(60) if i % 4 == 0 and i % 10]
@@ -83,5 +63,5 @@ def test_disagreements_list_filter_and_run_no_injected_script(browser: Any, page
     assert page.locator("#item-list article").count() == 1
     assert page.locator("table.heat").count() == 3  # overall, Legality, Safety
     assert page.evaluate("window.__pwned") is None
-    assert problems == [] and all(u.startswith("file://") for u in requests)
+    assert seen.errors == seen.dialogs == [] and all(u.startswith("file://") for u in seen.requests)
     page.close()
