@@ -1,12 +1,20 @@
-"""Helpers shared by the annotation tests (a module of its own: conftest files are not importable)."""
+"""Helpers shared by the annotation tests and the prompt design tests, which run on the same web app (a module
+of its own: conftest files are not importable)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
+from flames.annotate import auth
+from flames.annotate.app import create_app
+from flames.annotate.auth import LoginLimiter
 from flames.annotate.schema import Role
 from flames.prompts import PromptSet, prompt_id
 from flames.records import Completion, Prompt
@@ -49,10 +57,35 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
     assert resp.status_code == 303, resp.text
 
 
-def post_form(client: TestClient, page: str, data: Mapping[str, str | int], url: str | None = None) -> object:
+def post_form(client: TestClient, page: str, data: Mapping[str, object], url: str | None = None) -> Any:
     """Open `page`, then post `data` (with that page's CSRF token) to `url` or the page itself."""
     token = csrf_of(client.get(page).text)
-    return client.post(url or page, data={**data, "csrf_token": token})
+    return client.post(url or page, data={**data, "csrf_token": token})  # type: ignore[arg-type]
+
+
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, with cheap parameters so that logging in dozens of times stays fast."""
+    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@contextmanager
+def signed_in_clients(store: Store) -> Iterator[Callable[[str], TestClient]]:
+    """`make(username)`: an HTTP client signed in as that account; the clients share one app over `store`, as
+    the real server serves several browsers. Closed on exit."""
+    app = create_app(store, secure_cookies=False, limiter=LoginLimiter(), secret="test-secret")
+    clients: list[TestClient] = []
+
+    def make(username: str) -> TestClient:
+        client = TestClient(app, follow_redirects=False)
+        clients.append(client)
+        login(client, username)
+        return client
+
+    try:
+        yield make
+    finally:
+        for c in clients:
+            c.close()
 
 
 def claim(client: TestClient, project: str = "p1") -> str | None:

@@ -6,21 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from annotate_helpers import PASSWORD, USERS, login, make_run
-from argon2 import PasswordHasher
+from annotate_helpers import PASSWORD, USERS, fast_argon2, make_run, signed_in_clients
 from fastapi.testclient import TestClient
 
-from flames.annotate import auth
-from flames.annotate.app import create_app
-from flames.annotate.auth import LoginLimiter, add_user
+from flames.annotate.auth import add_user
 from flames.annotate.projects import Project, import_run
 from flames.store import RunInfo, Store
 
 
 @pytest.fixture(autouse=True)
 def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2id, with cheap parameters so that logging in dozens of times stays fast."""
-    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    fast_argon2(monkeypatch)
 
 
 @pytest.fixture
@@ -48,15 +44,5 @@ def users(store: Store) -> dict[str, int]:
 @pytest.fixture
 def client_for(store: Store, users: dict[str, int]) -> Iterator[Callable[[str], TestClient]]:
     """Signed-in clients sharing one app, as the real server would serve several browsers."""
-    app = create_app(store, secure_cookies=False, limiter=LoginLimiter(), secret="test-secret")
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, follow_redirects=False)
-        clients.append(client)
-        login(client, username)
-        return client
-
-    yield make
-    for c in clients:
-        c.close()
+    with signed_in_clients(store) as make:
+        yield make

@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
-from design_support import make_people
+from design_support import fast_argon2, make_people
 
-from flames.annotate import auth
 from flames.annotate.auth import User
 from flames.design.collection import Collection, create_collection
 from flames.store import Store
@@ -19,7 +17,7 @@ from flames.store import Store
 @pytest.fixture(autouse=True)
 def _design_env(monkeypatch: pytest.MonkeyPatch, flames_1k: Path) -> None:
     """Cheap argon2id parameters (logins stay fast) and the shared Flames-1k copy for the duplicate search."""
-    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    fast_argon2(monkeypatch)
     monkeypatch.setenv("FLAMES_DATA", str(flames_1k))
 
 

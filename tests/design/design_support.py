@@ -14,7 +14,7 @@ from typing import Any
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / "collect"), str(TESTS / "scoring"), str(TESTS / "annotate")]
-from annotate_helpers import PASSWORD, XSS, csrf_of, login  # noqa: E402
+from annotate_helpers import PASSWORD, XSS, csrf_of, fast_argon2, login, post_form, signed_in_clients  # noqa: E402
 from chat_server import ChatServer  # noqa: E402
 from scoring_support import HARMFUL, REFUSAL, rubric_judge  # noqa: E402
 
@@ -23,7 +23,7 @@ from flames.annotate.schema import Role  # noqa: E402
 from flames.design.authoring import Draft  # noqa: E402
 from flames.store import Store  # noqa: E402
 
-__all__ = ["HARMFUL", "PASSWORD", "REFUSAL", "XSS", "csrf_of", "login"]
+__all__ = ["HARMFUL", "PASSWORD", "REFUSAL", "XSS", "csrf_of", "fast_argon2", "login", "post_form", "signed_in_clients"]
 HERE = Path(__file__).parent
 ROLES = {"admin": Role.ADMIN, "ann": Role.AUTHOR, "bo": Role.AUTHOR, "rev1": Role.REVIEWER, "rev2": Role.REVIEWER,
          "rev3": Role.REVIEWER, "judy": Role.ADJUDICATOR, "alice": Role.ANNOTATOR}  # fmt: skip

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from design_support import XSS, Panel, csrf_of, login, panel_servers
+from design_support import XSS, Panel, csrf_of, panel_servers, signed_in_clients
+from design_support import post_form as post
 from fastapi.testclient import TestClient
 
 from flames.annotate.app import create_app
-from flames.annotate.auth import LoginLimiter, User
+from flames.annotate.auth import User
 from flames.design.collection import Collection, get_collection
 from flames.design.items import get_prompt, list_prompts
 from flames.design.panel import evidence
@@ -24,30 +25,14 @@ ESCAPED = "&lt;script&gt;alert(&#34;pwn&#34;)&lt;/script&gt;"
 
 @pytest.fixture
 def client_for(store: Store, people: dict[str, User]) -> Iterator[Clients]:
-    app = create_app(store, secure_cookies=False, limiter=LoginLimiter(), secret="test-secret")
-    clients: list[TestClient] = []
-
-    def make(username: str) -> TestClient:
-        client = TestClient(app, follow_redirects=False)
-        clients.append(client)
-        login(client, username)
-        return client
-
-    yield make
-    for c in clients:
-        c.close()
+    with signed_in_clients(store) as make:
+        yield make
 
 
 @pytest.fixture
 def panel() -> Iterator[Panel]:
     with panel_servers() as p:
         yield p
-
-
-def post(client: TestClient, page: str, data: dict[str, object], url: str | None = None, **kw: object) -> object:
-    """Open `page`, then post `data` with that page's CSRF token to `url` (or the page)."""
-    token = csrf_of(client.get(page).text)
-    return client.post(url or page, data={**data, "csrf_token": token}, **kw)  # type: ignore[arg-type]
 
 
 def wait_for_try(store: Store, c: Collection, uid: str) -> None:
