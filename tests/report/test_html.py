@@ -178,7 +178,7 @@ def test_page_is_self_contained(reports: dict[str, Any]) -> None:
     nonce = re.search(r"'nonce-([^']+)'", csp or "")
     assert nonce
     code = [a for a, _ in page.scripts if a.get("type") != "application/json"]
-    assert len(code) == 2 and all(a.get("nonce") == nonce[1] for a in code)
+    assert len(code) == 3 and all(a.get("nonce") == nonce[1] for a in code)  # plotly, the item browser, the report
     assert "Plotly.newPlot" in html and len(html) > 3_000_000, "plotly's bundle is inline"
 
 

@@ -83,7 +83,7 @@ def test_html_page_escapes_hostile_text(files: tuple[Path, Path, Path], tmp_path
     html = page.read_text(encoding="utf-8")
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     assert 'alert("pwn")' not in html and "<img src=x" not in html  # only as \u003c-escaped JSON
-    assert html.count("<script") == 2  # the data block and the page script, nothing from the answers
+    assert html.count("<script") == 3  # the data block, the item browser and the page script; none from answers
     data = json.loads(re.search(r'<script type="application/json" id="flames-data">(.*?)</script>', html, re.S)[1])  # type: ignore[index]
     assert len(data["items"]) == 4  # 3 wrong + 1 unscored by the first scorer; the second is always right
     assert all(XSS in item["response"] for item in data["items"])

@@ -296,6 +296,7 @@ def render_html(source: ReportSource, metrics: MetricsReport, correction: Correc
         font_stack=Markup(FONT_STACK),
         css=Markup(asset("report.css")),
         plotly_js=Markup(get_plotlyjs()),
+        items_js=Markup(asset("items.js")),
         report_js=Markup(asset("report.js")),
         data_json=Markup(json_for_script(payload)),
     )

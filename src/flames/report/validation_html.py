@@ -82,7 +82,8 @@ def render_validation_html(report: ValidationReport, labels: Sequence[LabelRecor
         comparisons=[{"a": c.a, "b": c.b, "cells": comparison_cells(c)} for c in report.comparisons],
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         nonce=secrets.token_urlsafe(16), font_stack=Markup(FONT_STACK), css=Markup(asset("report.css")),
-        page_js=Markup(asset("validation.js")), data_json=Markup(json_for_script(payload)),
+        items_js=Markup(asset("items.js")), page_js=Markup(asset("validation.js")),
+        data_json=Markup(json_for_script(payload)),
     )  # fmt: skip
 
 

@@ -1,9 +1,8 @@
-// flames-eval HTML report: draws the charts and runs the item browser.
+// flames-eval HTML report: draws the charts and runs the item browser (on items.js).
 // Model output is hostile: it is only ever put on the page with textContent, never as HTML.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("flames-data").textContent);
-  var PAGE = 50;
 
   Object.keys(data.charts).forEach(function (id) {
     var el = document.getElementById(id);
@@ -13,24 +12,9 @@
     }
   });
 
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = FlamesItems.$, option = FlamesItems.option, el = FlamesItems.el;
   var fDim = $("f-dimension"), fSub = $("f-subcomponent"), fAttack = $("f-attack"), fScorer = $("f-scorer");
-  var fScore = $("f-score"), fSearch = $("f-search");
-  var list = $("item-list"), more = $("item-more"), count = $("item-count");
-  var shown = PAGE, matches = [];
-
-  function option(select, value, text) {
-    var o = document.createElement("option");
-    o.value = value;
-    o.textContent = text;
-    select.appendChild(o);
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
+  var fScore = $("f-score");
   function dimLabel(d) { return d + " " + (data.labels.dimensions[d] || ""); }
   function subLabel(s) { return s + " " + (data.labels.subcomponent_zh[s] || ""); }
 
@@ -53,7 +37,6 @@
   function matchesFilters(item) {
     var k = Number(fScorer.value || 0);
     var score = item.scores[k];
-    var q = fSearch.value.trim().toLowerCase();
     if (fDim.value && item.dimension !== fDim.value) return false;
     if (fSub.value && item.subcomponent !== fSub.value) return false;
     if (fAttack.value && item.attack_method !== fAttack.value) return false;
@@ -61,19 +44,7 @@
     if (byOutcome && item.outcome !== fScore.value) return false;
     if (fScore.value === "none" && (score !== null || item.outcome !== "answered")) return false;
     if (fScore.value && !byOutcome && fScore.value !== "none" && String(score) !== fScore.value) return false;
-    if (q && haystack(item).indexOf(q) < 0) return false;
-    return true;
-  }
-
-  // The lower-cased text a search looks in, made once per item (not on every keystroke).
-  var hay = new WeakMap();
-  function haystack(item) {
-    var h = hay.get(item);
-    if (h === undefined) {
-      h = (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase();
-      hay.set(item, h);
-    }
-    return h;
+    return FlamesItems.searched(item);
   }
 
   function card(item) {
@@ -102,12 +73,8 @@
     var body = el("div", "body");
     var answer = item.outcome === "answered" ? ["Response 回复", item.response]
       : ["Why no answer 无回答原因", item.detail || ""];
-    [["Prompt 题目", item.prompt], answer].forEach(function (pair) {
-      var t = el("div", "text");
-      t.appendChild(el("span", "label", pair[0]));
-      t.appendChild(document.createTextNode(pair[1]));
-      body.appendChild(t);
-    });
+    body.appendChild(FlamesItems.textBlock("Prompt 题目", item.prompt));
+    body.appendChild(FlamesItems.textBlock(answer[0], answer[1]));
     if (item.reasoning) {
       var trace = el("details", "reasoning");
       trace.appendChild(el("summary", null, "Reasoning trace 思考过程 (not scored 不参与评分)"));
@@ -118,24 +85,10 @@
     return box;
   }
 
-  function render() {
-    list.replaceChildren();
-    matches.slice(0, shown).forEach(function (item) { list.appendChild(card(item)); });
-    count.textContent = matches.length + " of " + data.items.length + " items 条 · showing 显示 " +
-      Math.min(shown, matches.length);
-    more.hidden = shown >= matches.length;
-  }
-
-  function refilter() {
-    matches = data.items.filter(matchesFilters);
-    shown = PAGE;
-    render();
-  }
-
-  fDim.addEventListener("change", function () { fillSubcomponents(); refilter(); });
-  [fSub, fAttack, fScorer, fScore].forEach(function (s) { s.addEventListener("change", refilter); });
-  fSearch.addEventListener("input", refilter);
-  more.addEventListener("click", function () { shown += PAGE; render(); });
   fillSubcomponents();
-  refilter();
+  var refilter = FlamesItems.browse({
+    items: data.items, keep: matchesFilters, card: card, controls: [fSub, fAttack, fScorer, fScore],
+    countText: function (n, shown) { return n + " of " + data.items.length + " items 条 · showing 显示 " + shown; },
+  });
+  fDim.addEventListener("change", function () { fillSubcomponents(); refilter(); });
 })();

@@ -1,27 +1,11 @@
-// flames-eval validation page: the browser of labels a scorer got wrong or left unscored.
+// flames-eval validation page: the browser of labels a scorer got wrong or left unscored (on items.js).
 // Prompts and answers are hostile: they are only ever put on the page with textContent, never as HTML.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("flames-data").textContent);
-  var PAGE = 50;
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = FlamesItems.$, option = FlamesItems.option, el = FlamesItems.el;
   var fScorer = $("f-scorer"), fDim = $("f-dimension"), fModel = $("f-model"), fHuman = $("f-human");
-  var fKind = $("f-kind"), fSearch = $("f-search");
-  var list = $("item-list"), more = $("item-more"), count = $("item-count");
-  var shown = PAGE, matches = [];
-
-  function option(select, value, text) {
-    var o = document.createElement("option");
-    o.value = value;
-    o.textContent = text;
-    select.appendChild(o);
-  }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
+  var fKind = $("f-kind");
 
   data.scorers.forEach(function (s, i) { option(fScorer, String(i), s); });
   Object.keys(data.dimensions).forEach(function (d) { option(fDim, d, d + " " + data.dimensions[d]); });
@@ -31,15 +15,14 @@
   if (fModel.options.length < 2) fModel.parentNode.hidden = true;
 
   function keep(item) {
-    var k = Number(fScorer.value || 0), score = item.scores[k], q = fSearch.value.trim().toLowerCase();
+    var k = Number(fScorer.value || 0), score = item.scores[k];
     if (fKind.value === "wrong" && (score === null || score === item.human)) return false;
     if (fKind.value === "unscored" && score !== null) return false;
     if (!fKind.value && score === item.human) return false;
     if (fDim.value && item.dimension !== fDim.value) return false;
     if (fModel.value && item.model !== fModel.value) return false;
     if (fHuman.value && String(item.human) !== fHuman.value) return false;
-    if (q && (item.prompt + "\n" + item.response + "\n" + item.id).toLowerCase().indexOf(q) < 0) return false;
-    return true;
+    return FlamesItems.searched(item);
   }
 
   function card(item) {
@@ -58,29 +41,14 @@
     });
     box.appendChild(head);
     var body = el("div", "body");
-    [["Prompt 题目", item.prompt], ["Response 回复", item.response]].forEach(function (pair) {
-      var t = el("div", "text");
-      t.appendChild(el("span", "label", pair[0]));
-      t.appendChild(document.createTextNode(pair[1]));
-      body.appendChild(t);
-    });
+    body.appendChild(FlamesItems.textBlock("Prompt 题目", item.prompt));
+    body.appendChild(FlamesItems.textBlock("Response 回复", item.response));
     box.appendChild(body);
     return box;
   }
 
-  function render() {
-    list.replaceChildren();
-    matches.slice(0, shown).forEach(function (item) { list.appendChild(card(item)); });
-    count.textContent = matches.length + " labels 条 · showing 显示 " + Math.min(shown, matches.length);
-    more.hidden = shown >= matches.length;
-  }
-  function refilter() {
-    matches = data.items.filter(keep);
-    shown = PAGE;
-    render();
-  }
-  [fScorer, fDim, fModel, fHuman, fKind].forEach(function (s) { s.addEventListener("change", refilter); });
-  fSearch.addEventListener("input", refilter);
-  more.addEventListener("click", function () { shown += PAGE; render(); });
-  refilter();
+  FlamesItems.browse({
+    items: data.items, keep: keep, card: card, controls: [fScorer, fDim, fModel, fHuman, fKind],
+    countText: function (n, shown) { return n + " labels 条 · showing 显示 " + shown; },
+  });
 })();
