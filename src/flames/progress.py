@@ -2,11 +2,14 @@
 (blocked or no answer) and tokens.
 
 Updating it costs a few microseconds, so it can be advanced once per response even at hundreds per second.
+`LiveProgress` is what every progress display of the tool shares (this one, training's): shown while a `with`
+block runs.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -28,7 +31,23 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:.1f}/s" if speed else "–/s", style="progress.data.speed")
 
 
-class RunProgress:
+class LiveProgress:
+    """A rich `Progress` (`_progress`, set by the subclass) shown while a `with` block runs: started on entry,
+    stopped on exit whatever happens, so the terminal is left clean."""
+
+    _progress: Progress
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+
+class RunProgress(LiveProgress):
     """`with RunProgress(total, "qwen") as bar: bar.advance(ok=True, tokens=120)`."""
 
     def __init__(self, total: int, description: str, console: Console | None = None, withheld: bool = False) -> None:
@@ -58,12 +77,3 @@ class RunProgress:
         self.withheld += withheld
         self.tokens += tokens
         self._progress.update(self._task, advance=1, failed=self.failed, withheld=self.withheld, tokens=self.tokens)
-
-    def __enter__(self) -> RunProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._progress.stop()

@@ -19,20 +19,23 @@ leaves review.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
 from flames.annotate.auth import User
 from flames.annotate.errors import AnnotationError, Conflict, Forbidden
+from flames.annotate.schema import Role
 from flames.design import items
 from flames.design.collection import Collection
 from flames.design.items import DesignPrompt, clean, get_prompt, list_prompts
 from flames.design.panel import evidence
 from flames.design.people import ADJUDICATORS, REVIEWERS, WRITERS, check, usernames
-from flames.design.schema import DecisionRow, PromptStatus
+from flames.design.schema import DecisionRow, DesignPromptRow, PromptStatus
 from flames.store import Store
 from flames.store.schema import utcnow
 
@@ -134,26 +137,54 @@ def reopen(store: Store, collection: Collection, user: User, uid: str) -> Design
     return get_prompt(store, collection, uid)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """A deciding step of review: who may take it, and its verb (for messages)."""
+
+    roles: tuple[Role, ...]
+    doing: str
+    verb: str
+
+
+_REVIEW = _Step(REVIEWERS, "reviewing", "review")
+_ADJUDICATION = _Step(ADJUDICATORS, "adjudicating", "adjudicate")
+
+
+def _decision(
+    store: Store, collection: Collection, user: User, uid: str, decision: str, reason: str | None, step: _Step
+) -> tuple[str, str, DesignPrompt]:
+    """(verdict, note, prompt) for `user`'s review or adjudication, after the checks both share: one of the
+    step's roles, a valid decision, not the prompt's author, and the acceptance gate for an accept. Raises
+    Forbidden, AnnotationError or Conflict."""
+    check(user, step.roles, f"{step.doing} prompts")
+    verdict, note = _verdict(decision, reason)
+    prompt = get_prompt(store, collection, uid)
+    if prompt.author_id == user.id:
+        raise Forbidden(f"{user.username} wrote prompt {uid}; authors do not {step.verb} their own prompts")
+    if verdict == "accept":
+        _gate(store, collection, prompt)
+    return verdict, note, prompt
+
+
+def _round_reviews(s: Session, row: DesignPromptRow) -> Sequence[Row[int, str | None, str | None]]:
+    """(user_id, decision, reason) of each review of the prompt's current round."""
+    return s.execute(
+        select(DecisionRow.user_id, DecisionRow.decision, DecisionRow.reason).where(
+            DecisionRow.prompt_id == row.id, DecisionRow.round == row.round, DecisionRow.action == "reviewed"
+        )
+    ).all()
+
+
 def review(
     store: Store, collection: Collection, user: User, uid: str, decision: str, reason: str | None = None
 ) -> DesignPrompt:
     """Record one reviewer's accept/reject; finalise or send to adjudication when the round is complete."""
-    check(user, REVIEWERS, "reviewing prompts")
-    verdict, note = _verdict(decision, reason)
-    prompt = get_prompt(store, collection, uid)
-    if prompt.author_id == user.id:
-        raise Forbidden(f"{user.username} wrote prompt {uid}; authors do not review their own prompts")
-    if verdict == "accept":
-        _gate(store, collection, prompt)
+    verdict, note, prompt = _decision(store, collection, user, uid, decision, reason, _REVIEW)
     with store.session() as s, s.begin():
         row = items.lock(s, prompt.id)
         if row.status != PromptStatus.IN_REVIEW:
             raise Conflict(f"prompt {uid} is {row.status}, not in review")
-        done = s.execute(
-            select(DecisionRow.user_id, DecisionRow.decision, DecisionRow.reason).where(
-                DecisionRow.prompt_id == row.id, DecisionRow.round == row.round, DecisionRow.action == "reviewed"
-            )
-        ).all()
+        done = _round_reviews(s, row)
         if any(r.user_id == user.id for r in done):
             raise Conflict(f"{user.username} already reviewed prompt {uid} in this round; a review is final")
         if len(done) >= collection.reviewers_required:
@@ -181,21 +212,12 @@ def adjudicate(
     store: Store, collection: Collection, user: User, uid: str, decision: str, reason: str | None = None
 ) -> DesignPrompt:
     """Settle a disagreement: accept, or reject with a reason."""
-    check(user, ADJUDICATORS, "adjudicating prompts")
-    verdict, note = _verdict(decision, reason)
-    prompt = get_prompt(store, collection, uid)
-    if prompt.author_id == user.id:
-        raise Forbidden(f"{user.username} wrote prompt {uid}; authors do not adjudicate their own prompts")
-    if verdict == "accept":
-        _gate(store, collection, prompt)
+    verdict, note, prompt = _decision(store, collection, user, uid, decision, reason, _ADJUDICATION)
     with store.session() as s, s.begin():
         row = items.lock(s, prompt.id)
         if row.status != PromptStatus.ADJUDICATION:
             raise Conflict(f"prompt {uid} is {row.status}; only prompts whose reviewers disagree are adjudicated")
-        reviewers = set(s.scalars(select(DecisionRow.user_id).where(
-            DecisionRow.prompt_id == row.id, DecisionRow.round == row.round, DecisionRow.action == "reviewed"
-        )))  # fmt: skip
-        if user.id in reviewers:
+        if user.id in {r.user_id for r in _round_reviews(s, row)}:
             raise Forbidden(f"{user.username} reviewed prompt {uid}; a different person adjudicates")
         row.status = (PromptStatus.ACCEPTED if verdict == "accept" else PromptStatus.REJECTED).value
         row.reason, row.updated_at = (note or None) if verdict == "reject" else None, utcnow()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from flames.progress import LiveProgress
 from flames.training.events import TrainEvent
 
 LOSS_SMOOTHING = 0.9
@@ -20,7 +19,7 @@ def _f1(dev: dict[str, object] | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-class TrainProgress:
+class TrainProgress(LiveProgress):
     """`with TrainProgress(console) as bar: train_scorer(..., on_event=bar)`; prints one line per evaluation."""
 
     def __init__(self, console: Console | None = None) -> None:
@@ -58,12 +57,3 @@ class TrainProgress:
             self._progress.console.print(f"step {event.step}: dev macro-F1 {text}{acc}{mark}", highlight=False)
         elif event.kind == "note":
             self._progress.console.print(escape(event.message), highlight=False)
-
-    def __enter__(self) -> TrainProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._progress.stop()
