@@ -16,6 +16,7 @@ from flames.store import RunInfo, Store
 
 @pytest.fixture(autouse=True)
 def _fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2id parameters: logins stay fast (the prompt design tests use this fixture too)."""
     fast_argon2(monkeypatch)
 
 

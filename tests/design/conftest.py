@@ -1,36 +1,32 @@
-"""Fixtures for the prompt design tests: a store on SQLite and PostgreSQL, accounts of every role, a
-collection, Flames-1k visible to the duplicate search."""
+"""Fixtures for the prompt design tests: the annotation app's (a store on SQLite and PostgreSQL, cheap argon2id
+parameters), accounts of every role, a collection, Flames-1k visible to the duplicate search."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
+import design_support  # first: it puts the annotation tests' helpers on the path
 import pytest
-from design_support import fast_argon2, make_people
+from annotate import conftest as annotation
 
 from flames.annotate.auth import User
 from flames.design.collection import Collection, create_collection
 from flames.store import Store
 
+store = annotation.store
+_fast_argon2 = annotation._fast_argon2
+"""The annotation app's fixtures, shared: a store on SQLite and PostgreSQL, cheap argon2id parameters."""
+
 
 @pytest.fixture(autouse=True)
-def _design_env(monkeypatch: pytest.MonkeyPatch, flames_1k: Path) -> None:
-    """Cheap argon2id parameters (logins stay fast) and the shared Flames-1k copy for the duplicate search."""
-    fast_argon2(monkeypatch)
+def _flames_1k_visible(monkeypatch: pytest.MonkeyPatch, flames_1k: Path) -> None:
+    """The shared Flames-1k copy for the duplicate search."""
     monkeypatch.setenv("FLAMES_DATA", str(flames_1k))
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def people(store: Store) -> dict[str, User]:
-    return make_people(store)
+    return design_support.make_people(store)
 
 
 @pytest.fixture

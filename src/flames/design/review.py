@@ -110,31 +110,34 @@ def submit(store: Store, collection: Collection, user: User, uid: str) -> Design
     return get_prompt(store, collection, uid)
 
 
-def withdraw(store: Store, collection: Collection, user: User, uid: str) -> DesignPrompt:
-    """Take a prompt back from review to draft (to revise it)."""
+def _back_to_draft(
+    store: Store, collection: Collection, user: User, uid: str, allowed: Sequence[str], action: str, what: str,
+    which: str,
+) -> DesignPrompt:  # fmt: skip
+    """Make a prompt whose status is in `allowed` a draft again (its author or an admin), logged as `action`;
+    `what` names the act and `which` the prompts it applies to, for errors."""
     prompt = get_prompt(store, collection, uid)
-    _own_or_admin(user, prompt, "withdrawing from review")
+    _own_or_admin(user, prompt, what)
     with store.session() as s, s.begin():
         row = items.lock(s, prompt.id)
-        if row.status not in _OPEN:
-            raise Conflict(f"prompt {uid} is {row.status}; only prompts in review can be withdrawn")
+        if row.status not in allowed:
+            raise Conflict(f"prompt {uid} is {row.status}; only {which}")
         before = row.status
         row.status, row.updated_at = PromptStatus.DRAFT.value, utcnow()
-        items.log(s, row, user.id, "withdrawn", before)
+        items.log(s, row, user.id, action, before)
     return get_prompt(store, collection, uid)
+
+
+def withdraw(store: Store, collection: Collection, user: User, uid: str) -> DesignPrompt:
+    """Take a prompt back from review to draft (to revise it)."""
+    return _back_to_draft(store, collection, user, uid, _OPEN, "withdrawn", "withdrawing from review",
+                          "prompts in review can be withdrawn")  # fmt: skip
 
 
 def reopen(store: Store, collection: Collection, user: User, uid: str) -> DesignPrompt:
     """Turn a rejected prompt back into a draft (to revise and submit it again)."""
-    prompt = get_prompt(store, collection, uid)
-    _own_or_admin(user, prompt, "reopening a rejected prompt")
-    with store.session() as s, s.begin():
-        row = items.lock(s, prompt.id)
-        if row.status != PromptStatus.REJECTED:
-            raise Conflict(f"prompt {uid} is {row.status}; only rejected prompts can be reopened")
-        row.status, row.updated_at = PromptStatus.DRAFT.value, utcnow()
-        items.log(s, row, user.id, "reopened", PromptStatus.REJECTED.value)
-    return get_prompt(store, collection, uid)
+    return _back_to_draft(store, collection, user, uid, (PromptStatus.REJECTED.value,), "reopened",
+                          "reopening a rejected prompt", "rejected prompts can be reopened")  # fmt: skip
 
 
 @dataclass(frozen=True)
