@@ -60,7 +60,7 @@ def test_revision_0003_reclassifies_rows_of_earlier_versions_and_downgrades(stor
         store.save_response(run.id, slot, Completion("回答", "stop"))
     ids = {r.prompt.id: r.id for r in store.responses(run)}
     a, b, c, d, e = (ids[s.prompt.id] for s in slots)
-    _alembic(store.engine, "downgrade", "-1")  # the revision before 0003_outcomes
+    _alembic(store.engine, "downgrade", "0004_design")  # the revision before 0003_outcomes
     old = RESPONSES.c
     with store.engine.begin() as conn:  # what earlier versions stored for these replies
         conn.execute(update(RESPONSES).where(old.id == a).values(meta={"model": "m", "reasoning": "想过了"}))
@@ -75,7 +75,7 @@ def test_revision_0003_reclassifies_rows_of_earlier_versions_and_downgrades(stor
     assert [rows[i].outcome for i in (b, c, d, e)] == ["blocked", "blocked", "no_answer", "answered"]
     assert rows[d].reasoning == "没想完" and "content filter" in (rows[b].detail or "")
     assert store.counts(run).final == 5
-    _alembic(store.engine, "downgrade", "-1")  # the revision before 0003_outcomes
+    _alembic(store.engine, "downgrade", "0004_design")  # the revision before 0003_outcomes
     with store.engine.connect() as conn:
         status = dict(conn.execute(select(old.id, old.status)).all())
         meta = dict(conn.execute(select(old.id, old.meta)).all())
