@@ -57,7 +57,7 @@ class RunContents:
     def lines(self) -> list[str]:
         """One line per thing deleted with the run, dependents last."""
         judged = ", ".join(f"{n} by {name}" for name, n in self.judgments.items())
-        out = [f"{self.responses} stored responses (answers, blocked, no answer, failed) of run {self.run.name!r}",
+        out = [f"{self.responses} stored response(s) of run {self.run.name!r} (answered, blocked, no answer or failed)",
                f"{sum(self.judgments.values())} judgments" + (f" ({judged})" if judged else "")]  # fmt: skip
         if self.batches:
             out.append(f"{self.batches} provider batch record(s)")

@@ -79,7 +79,7 @@ def test_delete_annotations_lists_everything_and_deletes_only_that_run(
     code, out = flames("runs", "delete", run.name, "--delete-annotations", "--db", store.url, input="n\n")
     assert code == 1 and "Aborted" in out  # answering no keeps everything
     flat = " ".join(out.split())
-    listed = ("- 10 stored responses", "- 9 judgments (9 by human:p1)",
+    listed = ("- 10 stored response(s) of run 'demo'", "- 9 judgments (9 by human:p1)",
               "- annotation project 'p1': 10 items, 20 human labels, 1 adjudicated", "delete all of this?")
     assert all(line in flat for line in listed), flat
     assert counts(store) == (2, 20, 20)
