@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from flames.annotate.schema import ItemRow, LabelRow, LabelStatus, ProjectRow, Provenance
 from flames.design.collection import list_collections
 from flames.design.schema import DesignPromptRow
-from flames.store import RunInfo, Store, StoreError
+from flames.store import PANEL_RUN_PREFIX, RunInfo, Store, StoreError
 from flames.store.schema import BatchRow, JudgmentRow, ResponseRow, ScorerRow
 
 DependentKind = Literal["annotations", "design"]
@@ -110,10 +110,10 @@ def _projects(s: Session, run: RunInfo) -> list[Dependent]:
 def _panel_answers(store: Store, run: RunInfo) -> list[Dependent]:
     """The collection whose try made this run (its prompt set is named `try:COLLECTION:UID`, see
     `flames.design.panel.prompt_set`), with the prompt it answered."""
-    if not run.prompt_set_name.startswith("try:"):
+    if not run.prompt_set_name.startswith(PANEL_RUN_PREFIX):
         return []
     for collection in list_collections(store):
-        prefix = f"try:{collection.name}:"
+        prefix = f"{PANEL_RUN_PREFIX}{collection.name}:"
         if run.prompt_set_name.startswith(prefix):
             uid = run.prompt_set_name.removeprefix(prefix)
             with store.session() as s:

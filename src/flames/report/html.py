@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shlex
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from flames.report.tables import (
 )
 from flames.report.text import cap_text
 from flames.store import ScorerInfo, StoredResponse
+from flames.suggest import flames_command
 from flames.taxonomy import DIMENSIONS, SUBCOMPONENT_ZH, Dimension, bilingual, info
 
 if TYPE_CHECKING:  # the correction module is imported only when a report is corrected
@@ -125,7 +125,7 @@ def full_text_at(source: ReportSource) -> str:
     `flames runs export` command for the run."""
     if source.file is not None:
         return f"the file {source.file}"
-    return f"flames runs export {shlex.quote(source.run.name)} -o FILE.jsonl"
+    return flames_command("runs", "export", source.run.name, "-o", "FILE.jsonl")
 
 
 def items(

@@ -9,6 +9,7 @@ from pathlib import Path
 from flames.interop.results import import_file
 from flames.records import ScoredRecord
 from flames.store import RunInfo, ScorerInfo, Store, StoreError
+from flames.suggest import flames_command
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def load_source(target: str, db: str | None = None, scorer: str | None = None) -
     if not Path(target).is_file():
         return source_of(store, run, scorer)
     if not store.scorers_for(run):
-        raise StoreError(f"{target} has no `predicted` scores; score it with `flames score {target} --scorer SPEC`"
+        how = flames_command("score", str(target), "--scorer", "SPEC")
+        raise StoreError(f"{target} has no `predicted` scores; score it with `{how}`"
                          " (it then becomes a run in the store, reported with `flames report RUN`)")  # fmt: skip
     return source_of(store, run, scorer, file=target)

@@ -573,7 +573,8 @@ class Store(BatchStore):
                 tried = ", ".join(f"{sc.name}@{sc.config_hash[:8]}" for sc in scorers)
                 raise StoreError(
                     f"run {run.name!r} has no final judgment yet: every request of {tried} failed in transit;"
-                    f" rerun `flames score {run.name} --scorer SPEC` to ask again, or show one with --scorer NAME"
+                    f" rerun `{flames_command('score', run.name, '--scorer', 'SPEC')}` to ask again, or show one with"
+                    " --scorer NAME"
                 )
             return final[-1]
         hits = [sc for sc in scorers if name in (sc.name, f"{sc.name}@{sc.config_hash[:8]}", sc.config_hash[:8])]
