@@ -32,13 +32,14 @@ from flames.models.base import (
     ModelBackend,
     chat_messages,
 )
-from flames.models.outcomes import settle
+from flames.models.outcomes import settle, storable_outcome
 from flames.models.registry import load_backend
 from flames.progress import RunProgress
 from flames.prompts import PromptSet
 from flames.records import ANSWERED, BLOCKED, Completion, OutcomeKind
 from flames.shard import Shard
-from flames.store import RunCounts, RunInfo, RunSpec, Store, WorkItem
+from flames.store import RunCounts, RunInfo, RunSpec, Store, StoreError, WorkItem
+from flames.store.holds import Holder
 from flames.urls import masked_url
 
 if TYPE_CHECKING:
@@ -56,6 +57,10 @@ class CollectStats:
     no_answer: int = 0
     tokens: int = 0
     interrupted: bool = False
+    received: int = 0
+    """Outcomes the backend delivered (requests that ended, paid for or not)."""
+    unstored: list[str] = dataclasses.field(default_factory=list)
+    """Why each outcome that could not be written at all was lost."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class GenerateResult:
     """Slots that were pending when this invocation started."""
     stats: CollectStats
     counts: RunCounts
+    held: list[Holder] = dataclasses.field(default_factory=list)
+    """Who holds the run's slots (of this shard) that are still without a final outcome: other processes,
+    open provider batches."""
 
 
 def slot_requests(slots: Sequence[WorkItem], config: GenerationConfig) -> list[ChatRequest]:
@@ -88,26 +96,63 @@ async def collect(
     on_outcome: OnOutcome | None = None,
     stats: CollectStats | None = None,
 ) -> CollectStats:
-    """Send every slot to a started backend and commit each outcome, settled, as it arrives."""
+    """Send every slot to a started backend and commit each outcome, made storable and settled, as it arrives.
+
+    An outcome the store refuses is recorded as that slot's failure instead; when even that cannot be
+    written (the database is gone), the backend is drained and every outcome still arriving is tried in
+    turn, so one bad write never costs the others. Raises StoreError at the end when any outcome could not
+    be stored at all.
+    """
     stats = stats or CollectStats()
     async for request, outcome in backend.stream(slot_requests(slots, config)):
         slot = slots[int(request.key)]
-        if isinstance(outcome, Failure):
-            store.save_failure(run_id, slot, outcome.error, outcome.attempts)
-            stats.failed += 1
-        else:
+        stats.received += 1
+        outcome = storable_outcome(outcome)
+        if isinstance(outcome, Completion):
             outcome = settle(outcome, config.keep_thinking)
-            store.save_response(run_id, slot, outcome, attempts=int(outcome.meta.get("attempts", 1)))
-            if outcome.outcome == ANSWERED:
-                stats.ok += 1
-            elif outcome.outcome == BLOCKED:
-                stats.blocked += 1
-            else:
-                stats.no_answer += 1
+        outcome = _store(store, run_id, slot, outcome, stats, backend)
+        if isinstance(outcome, Failure):
+            stats.failed += 1
+        elif outcome.outcome == ANSWERED:
+            stats.ok += 1
+        elif outcome.outcome == BLOCKED:
+            stats.blocked += 1
+        else:
+            stats.no_answer += 1
+        if isinstance(outcome, Completion):
             stats.tokens += outcome.completion_tokens or 0
         if on_outcome is not None:
             on_outcome(slot, outcome)
+    if stats.unstored:
+        raise StoreError(
+            f"{len(stats.unstored)} outcome(s) could not be written to the store ({stats.unstored[0]}); every"
+            " other outcome was stored. Fix the store and rerun the same command to ask for the rest."
+        )
     return stats
+
+
+def _store(
+    store: Store, run_id: int, slot: WorkItem, outcome: Completion | Failure, stats: CollectStats,
+    backend: ModelBackend,
+) -> Completion | Failure:  # fmt: skip
+    """Commit one outcome; return it, or the failure it was stored as when the store refused it."""
+    try:
+        if isinstance(outcome, Failure):
+            store.save_failure(run_id, slot, outcome.error, outcome.attempts)
+        else:
+            store.save_response(run_id, slot, outcome, attempts=int(outcome.meta.get("attempts", 1)))
+        return outcome
+    except Exception as err:  # the database's own errors: one write, not the whole run
+        why = f"the store refused this outcome ({type(err).__name__}: {str(err)[:300]})"
+    attempts = outcome.attempts if isinstance(outcome, Failure) else int(outcome.meta.get("attempts", 1))
+    failure = Failure(why, attempts)
+    try:
+        store.save_failure(run_id, slot, failure.error, failure.attempts)
+    except Exception:  # the store cannot take anything now: send nothing more, keep what is in flight
+        stats.unstored.append(why)
+        if isinstance(backend, Drainable):
+            backend.drain()
+    return failure
 
 
 def stop_on_ctrl_c(backend: ModelBackend, stats: CollectStats, console: Console) -> None:
@@ -165,7 +210,9 @@ def generate(
     retry: tuple[OutcomeKind, ...] = (),
 ) -> GenerateResult:
     """Create or resume run `run_name` and collect its pending responses (with `shard`, only that shard's;
-    with `executor`, on a Ray cluster instead of this process); Ctrl-C stops cleanly.
+    with `executor`, on a Ray cluster instead of this process); Ctrl-C stops cleanly. The slots are claimed
+    first (`flames.store.holds`): those another live process or an open batch holds are left to it and
+    reported in `GenerateResult.held`.
 
     `retry` names final outcomes to ask again ("blocked", "no_answer"); by default they are never re-asked.
     Raises BackendError (bad spec, model cannot load) or StoreError (config differs from the stored run).
@@ -178,26 +225,29 @@ def generate(
     spec = RunSpec(run_name, model_spec, backend.kind, config.as_dict(), samples)
     created = not store.has_run(run_name)
     run = store.open_run(spec, prompt_set)
-    slots = store.pending(run, limit, shard, retry)
+    slots: list[WorkItem] = []
     stats = CollectStats()
     try:
-        if slots and executor is not None:
-            _collect_on(executor, store, run, model_spec, config, options, slots, stats, console, progress)
-        elif slots:
-            aio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
+        with store.lease() as lease:  # released on every exit: normal, Ctrl-C, error
+            slots = store.claim_slots(lease, run, store.pending(run, limit, shard, retry), retry)
+            if slots and executor is not None:
+                _collect_on(executor, store, run, model_spec, config, options, slots, stats, console, progress)
+            elif slots:
+                aio.run(_collect_run(store, run, backend, slots, config, options, stats, console, progress))
     except (KeyboardInterrupt, asyncio.CancelledError):
         stats.interrupted = True
     except BaseException:
         counts = store.counts(run)
-        if created and counts.final + counts.failed == 0:
-            store.delete_run(
-                run.name
-            )  # nothing collected (e.g. a wrong model path): the fixed command may reuse the name
+        if created and stats.received == 0 and counts.final + counts.failed == 0:
+            store.delete_run(run.name)  # nothing asked (e.g. a wrong model path): the fixed command may reuse the name
         else:
             store.update_run(run.id, status=final_status(counts, interrupted=False))
         raise
-    store.update_run(run.id, status=final_status(store.counts(run), stats.interrupted))
-    return GenerateResult(store.get_run(run.name), len(slots), stats, store.counts(run))
+    counts = store.counts(run)
+    store.update_run(run.id, status=final_status(counts, stats.interrupted))
+    open_slots = store.pending(run, limit, shard, retry, held=True) if counts.final < counts.expected else []
+    held = store.holders(run, open_slots) if open_slots else []
+    return GenerateResult(store.get_run(run.name), len(slots), stats, counts, held)
 
 
 def _collect_on(

@@ -17,7 +17,7 @@ from typing import Any
 
 from flames.prompts import PromptSet, prompt_from_row, required_text, sha256_file
 from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt
-from flames.rowfiles import PromptFileError, iter_rows
+from flames.rowfiles import PromptFileError, iter_rows, require_file
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
 from flames.taxonomy import info
 
@@ -102,8 +102,7 @@ def _optional_text(row: dict[str, Any], field: str) -> str | None:
 def read_official(path: Path | str) -> list[OfficialRow]:
     """Read and validate a results file; errors name the file, line and field."""
     path = Path(path)
-    if not path.is_file():
-        raise PromptFileError(path, "file not found")
+    require_file(path)
     rows: list[OfficialRow] = []
     for line, row in iter_rows(path):
         prompt = prompt_from_row(path, line, row)

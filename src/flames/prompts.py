@@ -19,7 +19,7 @@ from typing import Any
 
 from flames.records import Prompt
 from flames.rowfiles import PromptFileError as PromptFileError  # re-exported: callers import them from here
-from flames.rowfiles import describe
+from flames.rowfiles import describe, require_file
 from flames.rowfiles import iter_rows as iter_rows
 from flames.taxonomy import Dimension, parse_dimension, parse_subcomponent
 
@@ -112,8 +112,7 @@ def prompt_from_row(path: Path, line: int, row: dict[str, Any]) -> Prompt:
 def read_prompt_file(path: Path | str, name: str | None = None, extra_fields: tuple[str, ...] = ()) -> PromptSet:
     """Read and validate a user's prompt file. `extra_fields` are dropped from metadata (e.g. `response`)."""
     path = Path(path)
-    if not path.is_file():
-        raise PromptFileError(path, "file not found")
+    require_file(path)
     prompts: list[Prompt] = []
     seen: dict[str, int] = {}
     for line, row in iter_rows(path):
@@ -142,7 +141,12 @@ def flames_1k_path(offline: bool | None = None) -> Path:
     env = os.environ.get("FLAMES_DATA")
     if env:
         p = Path(env)
-        return p / FLAMES_1K_FILENAME if p.is_dir() else p
+        found = p / FLAMES_1K_FILENAME if p.is_dir() else p
+        if not found.is_file():
+            where = f"the folder {p} has no {FLAMES_1K_FILENAME}" if p.is_dir() else "no such file"
+            raise PromptFileError(found, f"$FLAMES_DATA={env} names no copy of Flames-1k ({where}); set it to the"
+                                  f" file {FLAMES_1K_FILENAME} or the folder holding it, or unset it")  # fmt: skip
+        return found
     cached = cache_dir() / "data" / FLAMES_1K_FILENAME
     if cached.is_file() and sha256_file(cached) == FLAMES_1K_SHA256:
         return cached

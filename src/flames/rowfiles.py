@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from flames.storable import describe_code_point, unstorable_in
+
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm")
 GB_ENCODINGS = {"gb2312", "gbk", "gb18030", "cp936"}
 
@@ -47,6 +49,17 @@ class PromptFileError(ValueError):
         where = self.path + (f", {describe(line)}" if line is not None else "")
         where += f", field {field!r}" if field else ""
         super().__init__(f"{where}: {message}")
+
+
+def require_file(path: Path, error: type[PromptFileError] = PromptFileError) -> None:
+    """Raise `error` naming `path` unless it is a file: "is a directory" (with a few of its files) or "file
+    not found"."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))[:3]
+        hint = f" (it holds {', '.join(inside)}{', …' if len(inside) == 3 else ''})" if inside else " (it is empty)"
+        raise error(path, f"is a directory, not a file: give the path of a file in it{hint}")
+    if not path.is_file():
+        raise error(path, "file not found")
 
 
 def decode_text(path: Path, data: bytes, encoding: str | None = None) -> str:
@@ -99,6 +112,20 @@ def iter_rows(
 
     Raises PromptFileError naming the file and row for a file that is not of its kind.
     """
+    for pos, row in _rows(path, encoding, sheet, keep_empty):
+        for key, value in row.items():
+            if (bad := unstorable_in(key) or unstorable_in(value)) is not None:
+                pair = " (in JSON, `\\ud83d\\ude00` is one emoji; half of such a pair alone is no character)"
+                raise PromptFileError(
+                    path, f"invalid character {describe_code_point(bad)}; delete it, or write the character meant"
+                    + (pair if bad != "\x00" else ""), pos, str(key),
+                )  # fmt: skip
+        yield pos, row
+
+
+def _rows(
+    path: Path, encoding: str | None, sheet: str | None, keep_empty: bool
+) -> Iterator[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         yield from _iter_parquet(path)
@@ -110,11 +137,7 @@ def iter_rows(
         raise PromptFileError(path, "the old Excel .xls format is not read; save the sheet as .xlsx or CSV UTF-8")
     text = decode_text(path, path.read_bytes(), encoding)
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        for row in reader:  # extra values sit under the key None, missing ones are None: neither is a cell
-            cells = _cells(((k.strip(), v) for k, v in row.items() if k is not None), keep_empty)
-            if cells is not None:
-                yield reader.line_num, cells
+        yield from _table(path, text, "\t" if suffix == ".tsv" else ",", keep_empty)
         return
     head = text.lstrip()[:1]
     if head == "[":
@@ -123,6 +146,52 @@ def iter_rows(
         yield from _keyed_rows(path, keyed)
     else:
         yield from _jsonl(path, text)
+
+
+def _table(path: Path, text: str, delimiter: str, keep_empty: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """CSV or TSV rows, read strictly: a quoted value never closed, or text after a closing quote, is an error
+    naming the row and column (read leniently, the first swallows the rest of the file into one value)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    end = 0
+    try:
+        end = reader.line_num if reader.fieldnames is not None else 0  # the header is read here
+        for row in reader:  # extra values sit under the key None, missing ones are None: neither is a cell
+            end = reader.line_num
+            cells = _cells(((k.strip(), v) for k, v in row.items() if k is not None), keep_empty)
+            if cells is not None:
+                yield reader.line_num, cells
+    except csv.Error:
+        start = end + 1
+        column, problem = _quote_problem(text.split("\n")[start - 1 :], delimiter)
+        names = list(reader.fieldnames or []) if end else []
+        name = names[column].strip() if column is not None and column < len(names) else None
+        raise PromptFileError(path, f"{problem}; a quote inside a value is written twice (\"\") and the"
+                              " whole value quoted", start, name) from None  # fmt: skip
+
+
+def _quote_problem(lines: list[str], delimiter: str) -> tuple[int | None, str]:
+    """(column index, what is wrong) for the CSV record starting at `lines[0]` that the csv module refused."""
+    column, quoted, after_quote, i = 0, False, False, 0
+    text = "\n".join(lines)
+    while i < len(text):
+        c = text[i]
+        if quoted:
+            if c == '"' and text[i + 1 : i + 2] == '"':
+                i += 1
+            elif c == '"':
+                quoted, after_quote = False, True
+        elif c == delimiter:
+            column, after_quote = column + 1, False
+        elif c in "\r\n":
+            break
+        elif after_quote:
+            return column, "text after the closing quote of a quoted value"
+        elif c == '"' and (i == 0 or text[i - 1] == delimiter):
+            quoted = True
+        i += 1
+    if quoted:
+        return column, "a quoted value is opened here and never closed (the rest of the file would be read into it)"
+    return None, "a malformed quoted value"
 
 
 def _jsonl(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:

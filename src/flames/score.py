@@ -17,6 +17,7 @@ from flames.records import Item, Judgment
 from flames.scorers.base import Scorer, ScorerError
 from flames.shard import Shard
 from flames.store import RunInfo, ScorerInfo, Store, StoredResponse
+from flames.store.holds import Holder, Lease, judgment_key, judgments_of
 
 EMPTY_ANSWER = "empty answer: nothing to judge (never shown to a scorer)"
 
@@ -43,24 +44,55 @@ class ScorePlan:
     scorer: ScorerInfo
     total: int
     pending: list[StoredResponse]
+    elsewhere: int = 0
+    """Responses left unjudged because another holder claimed them first (`claim`)."""
+
+    @property
+    def already(self) -> int:
+        """Responses judged before (not pending, not held elsewhere)."""
+        return self.total - len(self.pending) - self.elsewhere
 
 
 def plan(store: Store, run: RunInfo, scorer: Scorer, shard: Shard | None = None) -> ScorePlan:
     """Register the scorer's identity (name + config hash) and find its work: responses never judged, or
-    judged unscored with `retry` set, and not held by an open provider batch; with `shard`, only the
-    responses to that shard's prompts (`flames.shard`). Nothing is loaded yet."""
+    judged unscored with `retry` set, and not held by a live holder (another process, an open provider
+    batch: `flames.store.holds`); with `shard`, only the responses to that shard's prompts (`flames.shard`).
+    Nothing is loaded yet; `claim` then takes the work for one process."""
     info = store.scorer(scorer.name, scorer.config(), kind=scorer.kind)
+    return _unjudged(store, run, info, shard, held=False)
+
+
+def _unjudged(store: Store, run: RunInfo, info: ScorerInfo, shard: Shard | None, held: bool) -> ScorePlan:
+    """Responses the scorer has not judged (or judged with `retry` set), in this shard; those a live holder
+    has (`flames.store.holds`) only when `held`."""
     judged = store.judgments(run, info)
+    taken = {} if held else store.held(run.id, judgments_of(info.id))
     responses = store.responses(run)
-    held = store.reserved_responses(run.id, info.id)
     pending = [
         r
         for r in responses
         if (r.id not in judged or judged[r.id].meta.get("retry"))
-        and r.id not in held
+        and judgment_key(info.id, r.id) not in taken
         and (shard is None or shard.contains(r.prompt.id))
     ]
     return ScorePlan(info, len(responses), pending)
+
+
+def claim(store: Store, lease: Lease, run: RunInfo, work: ScorePlan) -> ScorePlan:
+    """The part of `work` that `lease` won (`flames.store.holds`), less what got judged meanwhile: the
+    responses this process may now pay to judge."""
+    keys = [judgment_key(work.scorer.id, r.id) for r in work.pending]
+    won = lease.claim(run.id, keys) if keys else set()
+    mine = [r for r, key in zip(work.pending, keys, strict=True) if key in won]
+    judged = store.judgments(run, work.scorer) if mine else {}
+    left = [r for r in mine if r.id not in judged or judged[r.id].meta.get("retry")]
+    return ScorePlan(work.scorer, work.total, left, work.elsewhere + len(work.pending) - len(mine))
+
+
+def held_elsewhere(store: Store, run: RunInfo, info: ScorerInfo, shard: Shard | None = None) -> list[Holder]:
+    """Who holds the responses this scorer has still to judge: other processes, open provider batches."""
+    keys = [judgment_key(info.id, r.id) for r in _unjudged(store, run, info, shard, held=True).pending]
+    return store.holders_of(store.held(run.id, judgments_of(info.id)), keys)
 
 
 def item_of(response: StoredResponse) -> Item:
@@ -117,11 +149,12 @@ async def execute(store: Store, scorer: Scorer, work: ScorePlan, progress: Progr
             scored, unscored = await judge_pending(store, scorer, work, progress)
         finally:
             await scorer.close()
-    return ScoreSummary(work.scorer, work.total, work.total - len(work.pending), scored, unscored)
+    return ScoreSummary(work.scorer, work.total, work.already, scored, unscored)
 
 
 async def score_run(
     store: Store, run: RunInfo, scorer: Scorer, progress: Progress | None = None
 ) -> ScoreSummary:
-    """Score what `scorer` has not judged yet in `run`."""
-    return await execute(store, scorer, plan(store, run, scorer), progress)
+    """Score what `scorer` has not judged yet in `run` (and no other process is judging)."""
+    with store.lease() as lease:
+        return await execute(store, scorer, claim(store, lease, run, plan(store, run, scorer)), progress)

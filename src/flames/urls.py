@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -42,6 +43,19 @@ def masked_url(url: str) -> str:
     if q:
         rest = path + _SECRET_PARAM.sub(lambda p: f"{p[1]}={MASK}", q + query)
     return scheme + sep + rest
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """(`url` without its `user:password@` part, (user, password) percent-decoded) — or (`url`, None) when it
+    has none. Parsed like `masked_url`, so a password holding `@` or `/` unencoded is taken whole.
+
+    >>> split_credentials("https://u:p%40ss@proxy/v1")
+    ('https://proxy/v1', ('u', 'p@ss'))
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or rest.startswith("/") or not (m := _USERINFO.match(rest)):
+        return url, None
+    return f"{scheme}{sep}{m['host']}{m['rest'] or ''}", (unquote(m["user"]), unquote(m["password"]))
 
 
 def masked_urls(value: Any) -> Any:

@@ -4,6 +4,7 @@ store a URL for later use (provider batches, the design panel) refuse one with c
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -16,7 +17,7 @@ from flames.batch import BatchError
 from flames.batch.submit import target_for
 from flames.cli import app
 from flames.design.collection import parse_member
-from flames.models.base import BackendOptions
+from flames.models.base import BackendError, BackendOptions
 from flames.store import Store
 from flames.urls import masked_url
 
@@ -86,3 +87,36 @@ def test_places_that_keep_a_url_for_later_refuse_one_with_credentials() -> None:
         parse_member(f"openai:qwen-plus base_url={url} api_key_env=DASHSCOPE_API_KEY")
     assert SECRET not in str(panel.value) and "api_key_env" in str(panel.value)
     assert parse_member("openai:qwen-plus base_url=https://host/v1").base_url == "https://host/v1"
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_basic_auth_proxies_get_their_own_credentials_and_a_key_beside_them_is_refused(
+    make_prompts: MakePrompts, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials in a base URL are each server's `Authorization: Basic` header (percent-decoded, per server of
+    a pool, for the judge too); with an API key set as well one would be lost: a clear error, no traceback."""
+    ps = make_prompts(4)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with ChatServer() as a, ChatServer() as b, ChatServer(reply=lambda m: "理由：好。\n分数：3") as judge:
+        urls = [a.base_url.replace("http://", "http://alice:p%40ss@"), b.base_url.replace("http://", "http://bob:pw@")]
+        args = ["generate", "--model", "openai:m", "--run", "r", "--db", db_url, "--prompts", str(ps.source),
+                "--no-progress", "--base-url", urls[0], "--base-url", urls[1]]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert {h["Authorization"] for h in a.headers} == {_basic("alice", "p@ss")}
+        assert {h["Authorization"] for h in b.headers} == {_basic("bob", "pw")}
+        scored = CliRunner().invoke(app, ["score", "r", "--db", db_url, "--scorer", "judge:openai:j", "--no-progress",
+                                          "--judge-base-url", judge.base_url.replace("http://", "http://carol:c@")])
+        assert scored.exit_code == 0 and {h["Authorization"] for h in judge.headers} == {_basic("carol", "c")}
+
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
+        refused = CliRunner().invoke(app, [*args[:4], "r2", *args[5:]])
+        assert isinstance(refused.exception, BackendError), refused.output
+        message = str(refused.exception)
+        assert "carries basic-auth credentials" in message and "$OPENAI_API_KEY is set" in message
+        assert "OPENAI_API_KEY= (empty)" in message and "http://alice:***@127.0.0.1" in message
+        assert "p%40ss" not in message and "sk-real" not in message
+        assert len(a.headers) + len(b.headers) == 4  # nothing more was sent

@@ -1,10 +1,12 @@
 """Submitting a run's pending requests (answers, or an API judge's requests) as provider batches.
 
-Per file: the batch and every request it holds are written to the store first (which reserves them), then
+The requests are claimed first (`flames.store.holds`), as live runs claim theirs. Per file: the batch and
+every request it holds are written to the store first (the batch's lease takes them over), then
 the file is uploaded and its id recorded, then the batch is created and its id recorded, each the moment it
 is known. A crash at any point leaves a record that `flames batch collect` finishes or abandons; creating a
 batch is never retried blindly (a retry could create and bill it twice): after an unclear failure the batch
-is looked up by the store's key in its metadata first.
+is looked up by the store's key in its metadata first. A file whose upload failed, or a batch the provider
+refused to create, is abandoned at once: its requests go back to the pending work.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from flames.models.concurrency import backoff_delay
 from flames.models.openai import DEFAULT_BASE_URL, OpenAIBackend
 from flames.models.registry import parse_spec
 from flames.prompts import PromptSet
-from flames.score import has_text, item_of, plan
+from flames.score import claim, has_text, item_of, plan
 from flames.scorers.judge import JudgeScorer
 from flames.scorers.registry import ScorerOptions, make_scorer
 from flames.shard import Shard
 from flames.store import RunInfo, RunSpec, Store
 from flames.store.batches import GENERATE, SCORE, BatchInfo, BatchItem
+from flames.store.holds import Lease
 from flames.urls import masked_url
 
 
@@ -110,7 +113,7 @@ async def create_remote(store: Store, client: BatchClient, batch: BatchInfo, pro
 
 async def _submit(
     store: Store, run_id: int, kind: str, lines: Sequence[Line], target: Target, scorer_id: int | None,
-    meta: dict[str, Any],
+    meta: dict[str, Any], lease: Lease,
 ) -> list[BatchInfo]:  # fmt: skip
     chunks = split_lines(lines, target.provider)
     done: list[BatchInfo] = []
@@ -120,11 +123,21 @@ async def _submit(
             batch = store.add_batch(
                 run_id, kind=kind, provider=target.provider.name, base_url=target.base_url,
                 endpoint=target.provider.endpoint, api_key_env=target.api_key_env, model=target.model,
-                items=[line.item for line in chunk], n_bytes=len(data), scorer_id=scorer_id, meta=meta,
+                items=[line.item for line in chunk], n_bytes=len(data), scorer_id=scorer_id, meta=meta, lease=lease,
             )  # fmt: skip
-            file_id = await client.upload(f"flames-{batch.local_key}.jsonl", data)
+            try:
+                file_id = await client.upload(f"flames-{batch.local_key}.jsonl", data)
+            except BatchError as err:  # nothing uploaded, nothing billed: give the requests back at once
+                store.close_batch(batch.id, {"abandoned": f"the upload failed: {err}", "unanswered": batch.n_requests})
+                raise
             batch = store.update_batch(batch.id, input_file_id=file_id, status="uploaded")
-            done.append(await create_remote(store, client, batch, target.provider))
+            try:
+                done.append(await create_remote(store, client, batch, target.provider))
+            except Transient:  # it may exist: `flames batch collect` looks it up by its key, or creates it
+                raise
+            except BatchError as err:  # the provider refused to create it: nothing to bill
+                store.close_batch(batch.id, {"abandoned": f"creating it failed: {err}", "unanswered": batch.n_requests})
+                raise
     return done
 
 
@@ -152,16 +165,17 @@ def submit_generation(
         raise BatchError(f"--batch needs an openai: model behind a provider's batch API; {model_spec} runs locally")
     target = target_for(model, options, endpoint=endpoint, max_requests=max_requests)
     run = store.open_run(RunSpec(run_name, model_spec, kind, config.as_dict(), samples), prompt_set)
-    slots = store.pending(run, limit, shard)
-    lines = [
-        request_line(
-            BatchItem(f"{slot.prompt_row_id}-{slot.sample_index}", slot.prompt_row_id, slot.sample_index),
-            target.provider.endpoint,
-            request_body(model, request),
-        )
-        for slot, request in zip(slots, slot_requests(slots, config), strict=True)
-    ]
-    batches = aio.run(_submit(store, run.id, GENERATE, lines, target, None, {})) if lines else []
+    with store.lease() as lease:  # claimed here, handed over to each batch as it is recorded
+        slots = store.claim_slots(lease, run, store.pending(run, limit, shard))
+        lines = [
+            request_line(
+                BatchItem(f"{slot.prompt_row_id}-{slot.sample_index}", slot.prompt_row_id, slot.sample_index),
+                target.provider.endpoint,
+                request_body(model, request),
+            )
+            for slot, request in zip(slots, slot_requests(slots, config), strict=True)
+        ]
+        batches = aio.run(_submit(store, run.id, GENERATE, lines, target, None, {}, lease)) if lines else []
     if batches:
         store.update_run(run.id, status="batch")
     return Submitted(store.get_run(run_name), target, len(lines), batches)
@@ -239,13 +253,13 @@ def submit_scoring(
     if not isinstance(judge.backend, OpenAIBackend):
         raise BatchError(f"--batch scores with API judges (judge:openai:MODEL) only; {spec} runs locally")
     target = target_for(judge.backend.model, options.judge_backend, endpoint=endpoint, max_requests=max_requests)
-    work = plan(store, run, judge, shard)
-
-    async def run_all() -> list[BatchInfo]:
+    async def run_all(lease: Lease) -> list[BatchInfo]:
+        work = claim(store, lease, run, plan(store, run, judge, shard))
         # an empty answer is never sent to a judge: `flames score` records it unscored without asking
         lines = await _judge_lines(judge, [r for r in work.pending if has_text(r)], target)
         meta = {"scorer_spec": spec, "scorer_options": judge_options_record(options)}
-        return await _submit(store, run.id, SCORE, lines, target, work.scorer.id, meta) if lines else []
+        return await _submit(store, run.id, SCORE, lines, target, work.scorer.id, meta, lease) if lines else []
 
-    batches = aio.run(run_all())
+    with store.lease() as lease:
+        batches = aio.run(run_all(lease))
     return Submitted(run, target, sum(b.n_requests for b in batches), batches)

@@ -83,8 +83,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(db: str | None) -> Store:
-    """The store behind `--db` (SQLAlchemy loads here, not when the command line starts)."""
+def open_store(db: str | None, *, writes: bool = True) -> Store:
+    """The store behind `--db` (SQLAlchemy loads here, not when the command line starts). A command that
+    `writes` refuses an in-memory SQLite URL without a path (`sqlite://`, `sqlite:///`): what it stored would
+    vanish with it. Raises StoreError naming the URL and the fix for a URL that is no store."""
     from flames.store import Store
+    from flames.store.db import refuse_in_memory, resolve_url
 
+    if writes:
+        refuse_in_memory(resolve_url(db))
     return Store(db)

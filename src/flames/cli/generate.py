@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.markup import escape
 
-from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail
+from flames.cli.app import DbOption, PromptsOption, app, console, err_console, fail, open_store
 from flames.cli.scale import (
     AddressOption,
     BatchEndpoint,
@@ -25,6 +25,7 @@ from flames.suggest import flames_command
 if TYPE_CHECKING:
     from flames.records import OutcomeKind
     from flames.store import RunCounts, RunInfo, Store
+    from flames.store.holds import Holder
 
 _API = "API backends (openai:)"
 _LOCAL = "Local backends (hf:, vllm:, gguf:)"
@@ -148,7 +149,8 @@ def generate(
     Every outcome is committed as it arrives: an answer, a prompt the provider blocked, or one without a
     final answer (all three final), or a transient failure. Rerunning the same command resumes: failures
     are retried, final outcomes are never requested again (unless --retry-blocked / --retry-no-answer).
-    Exit code 0 once every prompt has a final outcome, 1 while failures remain. Ctrl-C lets the requests
+    Exit code 0 once every prompt has a final outcome, 1 while failures remain or another process (or an
+    open batch) holds some prompts: it is named, and nothing it holds is asked twice. Ctrl-C lets the requests
     in flight finish and stores them; a second Ctrl-C abandons them. With --shard I/N, N such commands (a
     job array) share one store.
     """
@@ -156,7 +158,6 @@ def generate(
     from flames.models.base import BackendOptions, GenerationConfig
     from flames.models.pool import read_endpoints
     from flames.prompts import load_prompt_set
-    from flames.store import Store
 
     if THINKING[thinking] is not None and model.startswith("openai:"):
         raise fail(
@@ -182,7 +183,7 @@ def generate(
     if samples > 1 and temperature == 0:
         err_console.print("[yellow]note:[/] with --temperature 0 (greedy) the samples of a prompt will be identical.")
     on_ray = ray_executor(executor, address, workers)
-    store = Store(db)
+    store = open_store(db)
     if batch:
         from flames.batch.submit import submit_generation
 
@@ -200,6 +201,11 @@ def generate(
     )  # fmt: skip
     s, c = result.stats, result.counts
     part = f"shard {shard} of run [bold]{run}[/]" if shard else f"run [bold]{run}[/]"
+    elsewhere = held_elsewhere(run, result.held)
+    if not result.requested and elsewhere:
+        plain = f"shard {shard} of run {run}" if shard else f"run {run}"
+        raise fail(f"{plain}: nothing sent by this command; the store holds {c.final}/{c.expected} final outcomes"
+                   f" ({held(c)}). {elsewhere}", code=1)  # fmt: skip
     if not result.requested:
         console.print(f"{part}: nothing to do; the store holds {c.final}/{c.expected} final outcomes ({held(c)}).")
         return
@@ -221,9 +227,27 @@ def generate(
     if failed:
         raise fail(
             f"{len(failed)} items failed (see `{flames_command('runs', 'show', run)}`); rerun the same command to"
-            " retry them.",
+            " retry them." + (f" {elsewhere}" if elsewhere else ""),
             code=1,
         )
+    if elsewhere:
+        raise fail(elsewhere, code=1)
+
+
+def held_elsewhere(run: str, holders: list[Holder]) -> str:
+    """What holds the slots still without a final outcome, and what to do; "" when nothing does."""
+    from flames.store.holds import describe_holders
+
+    if not holders:
+        return ""
+    n = sum(h.requests for h in holders)
+    how = []
+    if any(h.batch for h in holders):
+        how.append(f"`flames batch status {run}` follows the batches, `flames batch collect {run}` imports a"
+                   f" finished one, `flames batch cancel {run}` stops them")  # fmt: skip
+    if any(not h.batch for h in holders):
+        how.append("Rerun this command once the other process has ended")
+    return f"{n} slot(s) without a final outcome are held elsewhere: {describe_holders(holders)}. {'; '.join(how)}."
 
 
 def unanswered_reasons(store: Store, run: RunInfo, top: int = 3) -> list[tuple[str, int]]:

@@ -25,7 +25,7 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("list")
 def runs_list(db: DbOption = None) -> None:
     """One line per run: model, prompt set, progress, scorers, status."""
-    store = open_store(db)
+    store = open_store(db, writes=False)
     table = Table(title=f"runs in {store.safe_url}", title_justify="left")
     for col in ("run", "model", "prompts", "answers", "blocked/no answer", "failed", "scorers", "status", "created"):
         table.add_column(col, no_wrap=col == "answers")
@@ -57,7 +57,7 @@ def runs_show(name: str, db: DbOption = None) -> None:
     from flames.report.tables import run_json
     from flames.urls import masked_urls
 
-    store = open_store(db)
+    store = open_store(db, writes=False)
     run = store.get_run(name)
     c = store.counts(run)
     unanswered = [r for r in store.responses(run, withheld=True) if r.outcome != "answered"]
@@ -91,7 +91,7 @@ def runs_export(
     """Write the run's responses (and scores) as official-format JSONL."""
     from flames.official_format import official_rows, write_jsonl
 
-    store = open_store(db)
+    store = open_store(db, writes=False)
     run = store.get_run(name)
     unjudged = scorer is None and not store.scorers_for(run, final_only=True)  # nothing final to export yet
     chosen = None if no_scores or unjudged else store.resolve_scorer(run, scorer)

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from flames.cli.app import DbOption, app, console, fail
+from flames.cli.app import DbOption, app, console, fail, open_store
 from flames.shard import SHARD_HELP, Shard, parse_shard
 from flames.suggest import flames_command
 
@@ -130,9 +130,8 @@ def batch_status(
     """Ask the provider where each open batch of a run stands; list collected ones with their counts."""
     from flames import aio
     from flames.batch.collect import refresh, summary_row
-    from flames.store import Store
 
-    store = Store(db)
+    store = open_store(db)
     info = store.get_run(run)
 
     async def refresh_all() -> list[BatchInfo]:
@@ -162,9 +161,8 @@ def batch_collect(
     """
     from flames import aio
     from flames.batch.collect import collect_run
-    from flames.store import Store
 
-    store = Store(db)
+    store = open_store(db)
     info = store.get_run(run)
     done = aio.run(collect_run(store, info, wait=wait, poll_s=poll))
     if done.closed:
@@ -197,9 +195,8 @@ def batch_cancel(run: Annotated[str, typer.Argument(help="Run name.")], db: DbOp
     """Cancel every open batch of a run. What they already answered is still imported by `collect`."""
     from flames import aio
     from flames.batch.collect import cancel_run
-    from flames.store import Store
 
-    store = Store(db)
+    store = open_store(db)
     cancelled = aio.run(cancel_run(store, store.get_run(run)))
     if not cancelled:
         console.print(f"run [bold]{run}[/]: no batch to cancel.")

@@ -188,17 +188,20 @@ def score_and_report(
     from flames.progress import RunProgress
     from flames.report.source import ReportSource
     from flames.report.tables import print_report
-    from flames.score import execute, plan
+    from flames.score import claim, execute, held_elsewhere, plan
 
     if store.counts(run).final == 0:
         how = f"collect them with `{flames_command('generate', '--run', run.name, '...')}`"
         raise fail(f"run {run.name!r} has no answers to score yet; {how}")
     failed = 0
+    held_out = False
     for i, scorer in enumerate(scorers):
-        work = plan(store, run, scorer, shard)
-        label = f"{scorer.name}@{work.scorer.config_hash[:8]}"
+        planned = plan(store, run, scorer, shard)
+        label = f"{scorer.name}@{planned.scorer.config_hash[:8]}"
         try:
             with ExitStack() as stack:
+                lease = stack.enter_context(store.lease())  # released on every exit, Ctrl-C included
+                work = claim(store, lease, run, planned)
                 show = progress and bool(work.pending)
                 short = f"scoring {scorer.name.rsplit('/', 1)[-1]}"  # a judge's model path can be long
                 bar = stack.enter_context(RunProgress(len(work.pending), short, err_console)) if show else None
@@ -216,6 +219,12 @@ def score_and_report(
             f"scorer [bold]{label}[/]: {summary.scored} scored, {summary.unscored} unscored now;"
             f" {summary.already} of {summary.total} responses were judged before."
         )
+        if holders := held_elsewhere(store, run, work.scorer, shard):
+            from flames.store.holds import describe_holders
+
+            held_out = True
+            console.print(f"  {sum(h.requests for h in holders)} response(s) are being judged elsewhere, so"
+                          f" not by this command: {describe_holders(holders)}.")  # fmt: skip
         for reason, n in tally.reasons.most_common(3):
             console.print(f"  unscored ×{n}: {reason}", highlight=False, markup=False)
         if tally.retry:
@@ -228,6 +237,10 @@ def score_and_report(
         print_report(ReportSource(store, run, work.scorer, records), metrics, console)
         if out is not None:
             console.print(f"`predicted` (and `probs` where known) written to {out}")
+    if held_out:
+        also = f" ({failed} judge request(s) also failed in transit)" if failed else ""
+        raise fail(f"not every response is judged yet: another process or an open batch holds some (above){also};"
+                   " rerun the same command once it has ended to judge what it leaves", code=1)  # fmt: skip
     return failed
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from flames.cli.app import console, err_console
+from flames.cli.app import console, err_console, fail
 from flames.cli.scorer import scorer_app
 from flames.suggest import flames_command
 
@@ -150,6 +150,10 @@ def scorer_train(
     ).check()  # fmt: skip
     train = read_labels(labels)
     dev_records = read_labels(dev) if dev else []
+    for option, path, records in (("--labels", labels, train), ("--dev", dev, dev_records)):
+        if path is not None and not records:
+            raise fail(f"{option} {path}: the file holds no labels; give a flames-eval/labels/v1 file (`flames labels"
+                       " import` writes one, `flames labels split` its train and dev parts)")  # fmt: skip
     sources = {"train": str(labels), **({"dev": str(dev)} if dev else {})}
     split_file = labels.parent / "split.json"  # written by `flames labels split` beside train.jsonl
     split = json.loads(split_file.read_text(encoding="utf-8")) if split_file.is_file() else None
@@ -160,8 +164,6 @@ def scorer_train(
                 train, dev_records, config, out, resume=resume, on_event=sink, sources=sources, split=split
             )
     except KeyboardInterrupt:
-        from flames.cli.app import fail
-
         hint = "" if config.is_tfidf else " with --resume to continue from the last checkpoint"
         raise fail(f"interrupted; rerun the same command{hint}.", code=130) from None
     print_summary(result.manifest.to_json(), out)

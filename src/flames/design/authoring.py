@@ -29,7 +29,7 @@ from flames.design.people import WRITERS, check
 from flames.design.schema import DesignPromptRow, PromptStatus
 from flames.design.vocabulary import list_methods, resolve_methods
 from flames.prompts import PromptFileError, prompt_from_row, prompt_id
-from flames.rowfiles import iter_rows
+from flames.rowfiles import iter_rows, require_file
 from flames.store import Store
 from flames.store.schema import utcnow
 from flames.taxonomy import parse_dimension, parse_subcomponent
@@ -247,8 +247,7 @@ def import_file(store: Store, collection: Collection, user: User, path: Path | s
     (MinHash only: embedding thousands of rows would take minutes)."""
     check(user, WRITERS, "importing prompts")
     path = Path(path)
-    if not path.is_file():
-        raise PromptFileError(path, "file not found")
+    require_file(path)
     if path.suffix.lower() not in IMPORT_SUFFIXES:
         raise PromptFileError(path, f"import a {', '.join(IMPORT_SUFFIXES)} file (one prompt a row)")
     taken = _taken(store, collection)

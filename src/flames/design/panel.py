@@ -291,17 +291,19 @@ def _options(member: PanelMember) -> BackendOptions:
 def _score(store: Store, collection: Collection, runs: list[RunInfo]) -> int:
     """Judge the unjudged answers of all panel runs with one start of the scorer; return how many it judged."""
     from flames import aio
-    from flames.score import ScorePlan, execute, plan
+    from flames.score import ScorePlan, claim, execute, plan
     from flames.scorers.registry import ScorerOptions, make_scorer
 
     member = collection.panel.scorer
     assert member is not None
     scorer = make_scorer(member.spec, ScorerOptions(judge_backend=_options(member)))
-    plans = [plan(store, run, scorer) for run in runs]
-    if not plans:
+    if not runs:
         return 0
-    merged = ScorePlan(plans[0].scorer, sum(p.total for p in plans), [r for p in plans for r in p.pending])
-    summary = aio.run(execute(store, scorer, merged))
+    with store.lease() as lease:  # what another process is judging is left to it (`score.claim`)
+        plans = [claim(store, lease, run, plan(store, run, scorer)) for run in runs]
+        merged = ScorePlan(plans[0].scorer, sum(p.total for p in plans), [r for p in plans for r in p.pending],
+                           sum(p.elsewhere for p in plans))  # fmt: skip
+        summary = aio.run(execute(store, scorer, merged))
     return summary.scored + summary.unscored
 
 

@@ -8,7 +8,9 @@ per `--tensor-parallel` GPUs for vLLM). Ray Data restarts a dead actor and runs 
 default to unlimited restarts and task retries), so just before paying for a batch each actor asks the store
 which of it is already done, and it commits every answer or judgment the moment it arrives (the live
 engines' `generate.collect` and `score.judge_pending` do the writing): a killed worker costs only the
-requests it had in flight, never a second payment for a stored result. The store is the only output:
+requests it had in flight, never a second payment for a stored result. The driver claims the work in the
+store first (`flames.store.holds`, as any process does), so another process never asks for it meanwhile.
+The store is the only output:
 PostgreSQL for a cluster of several machines (a SQLite file works for the actors of one machine).
 """
 
@@ -159,7 +161,7 @@ class RayExecutor:
         """Judge `work.pending` on the cluster with the scorer `spec` names; `progress` sees each judgment
         (score, reason and `retry` only) as the driver receives it."""
         if not work.pending:
-            return ScoreSummary(work.scorer, work.total, work.total, 0, 0)
+            return ScoreSummary(work.scorer, work.total, work.already, 0, 0)
         kind, _, target = spec.partition(":")
         local = kind == OFFICIAL or (kind == JUDGE and parse_spec(target)[0] in LOCAL_KINDS)
         backend = options.judge_backend
@@ -183,7 +185,7 @@ class RayExecutor:
                 unscored += judgment.score is None
                 if progress is not None:
                     progress(judgment)
-        return ScoreSummary(work.scorer, work.total, work.total - len(work.pending), scored, unscored)
+        return ScoreSummary(work.scorer, work.total, work.already, scored, unscored)
 
 
 class GenerateWorker:

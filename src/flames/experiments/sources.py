@@ -16,7 +16,7 @@ from flames import aio
 from flames.labels.records import LabelRecord, read_labels
 from flames.prompts import PromptSet
 from flames.records import Completion, Judgment
-from flames.score import Progress, ScorePlan, ScoreSummary, execute, plan
+from flames.score import Progress, ScorePlan, ScoreSummary, claim, execute, plan
 from flames.scorers.base import Scorer
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store, StoredResponse
 from flames.validation.predictions import labels_run
@@ -76,17 +76,20 @@ def score_runs(
     with one start and close of the scorer for all of them. Each judgment is committed as it arrives."""
     info: ScorerInfo | None = None
     pending: list[StoredResponse] = []
-    total = 0
-    for run, only in runs:
-        work = plan(store, run, scorer)
-        info = work.scorer
-        chosen = [r for r in work.pending if only is None or r.id in only]
-        pending += chosen
-        total += work.total if only is None else len(only)
-    if info is None:
-        raise ValueError("score_runs needs at least one run")
-    with progress(f"scoring {scorer.name.rsplit('/', 1)[-1]}", len(pending)) as bar:
-        return aio.run(execute(store, scorer, ScorePlan(info, total, pending), bar))
+    total = elsewhere = 0
+    with store.lease() as lease:  # what another process is judging is left to it (`score.claim`)
+        for run, only in runs:
+            work = plan(store, run, scorer)
+            info = work.scorer
+            chosen = [r for r in work.pending if only is None or r.id in only]
+            mine = claim(store, lease, run, ScorePlan(info, work.total, chosen))
+            pending += mine.pending
+            elsewhere += mine.elsewhere
+            total += work.total if only is None else len(only)
+        if info is None:
+            raise ValueError("score_runs needs at least one run")
+        with progress(f"scoring {scorer.name.rsplit('/', 1)[-1]}", len(pending)) as bar:
+            return aio.run(execute(store, scorer, ScorePlan(info, total, pending, elsewhere), bar))
 
 
 def judgments_by_slot(store: Store, run: RunInfo, scorer: ScorerInfo,

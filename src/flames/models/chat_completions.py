@@ -10,6 +10,7 @@ from typing import Any
 
 from flames.models.base import ChatRequest
 from flames.models.moderation import BLOCKING_FINISH_REASONS, blocked_completion, moderation_refusal
+from flames.models.outcomes import storable_outcome
 from flames.records import Completion
 
 _EXPLAINED_EMPTY = BLOCKING_FINISH_REASONS | {"length"}
@@ -42,7 +43,8 @@ def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
     missing `content` is read as empty text when the reply says why (a content-filter or length
     `finish_reason`, or a reasoning trace): that is a final outcome, decided by
     `flames.models.outcomes.settle`, not a fault to retry. A body that is a provider's moderation refusal
-    sent with status 200 is returned as that refusal (`blocked`).
+    sent with status 200 is returned as that refusal (`blocked`). Text no store can hold (NUL, a lone
+    surrogate from a `\\ud800` escape) is replaced (`flames.models.outcomes.storable_outcome`).
     """
     try:
         choice = data["choices"][0]
@@ -61,7 +63,7 @@ def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
         raise MalformedReply(f"reply has no message text (finish_reason={finish!r})")
     usage = data.get("usage") or {}
     meta = {"model": data.get("model"), "id": data.get("id"), "system_fingerprint": data.get("system_fingerprint")}
-    return Completion(
+    completion = Completion(
         text=text,
         finish_reason=finish,
         prompt_tokens=usage.get("prompt_tokens"),
@@ -70,3 +72,4 @@ def parse_reply(data: Any, latency_s: float | None = None) -> Completion:
         meta={k: v for k, v in meta.items() if v},
         reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
     )
+    return storable_outcome(completion)  # before anything reads it (the served model name, the answer)

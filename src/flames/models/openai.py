@@ -7,12 +7,16 @@ timeouts, dropped connections and malformed bodies are retried with backoff. A p
 (a 4xx listed in `flames.models.moderation`) is the final outcome `blocked`; other 4xx answers fail the item
 at once, without retries. Authentication and not-found errors stop the whole run, since every request would
 fail alike. Several servers of one model (`BackendOptions.base_urls`) form a pool (`pool.EndpointPool`):
-least outstanding requests, a limit and a health record per server.
+least outstanding requests, a limit and a health record per server. A base URL with credentials
+(`http://user:password@proxy/v1`, a basic-auth reverse proxy) sends them as that server's `Authorization:
+Basic` header, unless an API key (or `--header Authorization`) claims the header too: then it refuses to start
+and says how to choose (`OpenAIBackend._check_credentials`). The credentials are never recorded or shown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import urllib.request
@@ -28,7 +32,7 @@ from flames.models.concurrency import backoff_delay, parse_retry_after
 from flames.models.moderation import Refusal, blocked_completion, moderation_refusal
 from flames.models.pool import EndpointPool
 from flames.records import Completion
-from flames.urls import masked_url
+from flames.urls import masked_url, split_credentials
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -55,6 +59,16 @@ def proxy_for(url: str) -> str | None:
     if urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     return urllib.request.getproxies().get(parts.scheme)
+
+
+def _target(url: str) -> tuple[str, dict[str, str] | None]:
+    """Where to send a request for an endpoint URL, and the `Authorization: Basic` header its credentials
+    make (aiohttp refuses credentials in a URL beside a session's Authorization header)."""
+    plain, credentials = split_credentials(url)
+    if credentials is None:
+        return url, None
+    token = base64.b64encode(":".join(credentials).encode()).decode()  # RFC 7617, UTF-8
+    return plain, {"Authorization": f"Basic {token}"}
 
 
 def _snippet(raw: bytes) -> str:
@@ -84,6 +98,8 @@ class OpenAIBackend:
         self.base_url = self.base_urls[0]
         self.url = f"{self.base_url}/chat/completions"
         self.pool = EndpointPool([f"{u}/chat/completions" for u in self.base_urls], options.concurrency)
+        self._targets = {e.url: _target(e.url) for e in self.pool.endpoints}
+        """Endpoint URL → (the URL requests go to, without credentials; its basic-auth header, if any)."""
         self.served_model: str | None = None
         self._session: aiohttp.ClientSession | None = None
         self._draining = False
@@ -100,12 +116,30 @@ class OpenAIBackend:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         headers.update(self.options.headers)
+        self._check_credentials(headers)
         self._session = aiohttp.ClientSession(
             headers=headers,
             connector=aiohttp.TCPConnector(limit=self.pool.capacity, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=self.options.timeout_s),
         )
         self._proxies = {e.url: proxy_for(e.url) for e in self.pool.endpoints}
+
+    def _check_credentials(self, headers: dict[str, str]) -> None:
+        """Credentials in a base URL (`http://user:password@proxy/v1`, a basic-auth reverse proxy) become that
+        endpoint's `Authorization: Basic` header, sent only when nothing else claims the header: with an API
+        key (or a `--header Authorization`) too, one of the two would be lost, so this raises BackendError."""
+        with_credentials = [url for url, (_, auth) in self._targets.items() if auth is not None]
+        claimed = next((name for name in headers if name.lower() == "authorization"), None)
+        if with_credentials and claimed:
+            source = (f"${self.options.api_key_env} is set" if claimed not in self.options.headers
+                      else f"--header {claimed} is given")  # fmt: skip
+            base_url = masked_url(with_credentials[0].removesuffix("/chat/completions"))
+            raise BackendError(
+                f"the base URL {base_url} carries basic-auth credentials (a proxy's), and"
+                f" {source}: both would be the request's Authorization header. If the server behind the proxy"
+                f" needs no key, run with {self.options.api_key_env}= (empty) and no Authorization header; if it"
+                " does, the proxy must take its credentials another way than in the URL."
+            )
 
     def describe(self) -> dict[str, Any]:
         described = {
@@ -195,7 +229,8 @@ class OpenAIBackend:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
-            async with self._session.post(url, data=body, proxy=self._proxies.get(url)) as resp:
+            target, auth = self._targets[url]
+            async with self._session.post(target, data=body, headers=auth, proxy=self._proxies.get(url)) as resp:
                 raw = await resp.read()
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))

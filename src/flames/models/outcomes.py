@@ -9,20 +9,54 @@ rule is the same for API servers and local models (hf, gguf, vllm):
 - no usable text otherwise (a trace that never closed, a token budget spent on thinking, an empty reply)
   → *no answer*, with a hint;
 - `keep_thinking=True` keeps the trace inline in the answer (for users who want the whole text judged).
+
+Before that, `storable_outcome` makes what the backend delivered storable (`flames.storable`: NUL and lone
+surrogates replaced by U+FFFD, counted in `meta.replaced_characters`): the collection engine and the LLM
+judge pass every outcome of every backend through it as they receive it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import overload
 
+from flames.models.base import Failure
 from flames.models.moderation import BLOCKING_FINISH_REASONS
 from flames.models.thinking import split_thinking
 from flames.records import ANSWERED, BLOCKED, NO_ANSWER, Completion, OutcomeKind
+from flames.storable import REPLACED_KEY, is_storable, storable, storable_text
 
 NO_ANSWER_HINT = (
     "a larger --max-new-tokens (in a new --run: the budget is part of a run's identity) or thinking switched off"
     " leaves room for an answer"
 )
+
+
+@overload
+def storable_outcome(outcome: Completion) -> Completion: ...
+@overload
+def storable_outcome(outcome: Failure) -> Failure: ...
+@overload
+def storable_outcome(outcome: Completion | Failure) -> Completion | Failure: ...
+def storable_outcome(outcome: Completion | Failure) -> Completion | Failure:
+    """The outcome with every NUL and lone surrogate in its texts (answer, reasoning, detail, finish reason,
+    meta; a failure's error) replaced by U+FFFD, and, for a completion, `meta.replaced_characters` =
+    {field: count} when any was. Cheap when there is nothing to replace (one scan of each text); the same
+    object is returned then."""
+    if isinstance(outcome, Failure):
+        error, n = storable_text(outcome.error)
+        return dataclasses.replace(outcome, error=error) if n else outcome
+    fields = {"text": outcome.text, "reasoning": outcome.reasoning, "detail": outcome.detail,
+              "finish_reason": outcome.finish_reason, "meta": outcome.meta}  # fmt: skip
+    if is_storable(list(fields.values())):
+        return outcome
+    cleaned = {name: storable(value) for name, value in fields.items()}
+    replaced = {name: n for name, (_, n) in cleaned.items() if n}
+    if not replaced:
+        return outcome
+    meta = {**cleaned["meta"][0], REPLACED_KEY: replaced}
+    values = {name: value for name, (value, _) in cleaned.items() if name != "meta"}
+    return dataclasses.replace(outcome, **values, meta=meta)
 
 
 def _join(*traces: str | None) -> str | None:

@@ -29,10 +29,11 @@ from typing import Any
 
 from flames.models.base import ChatRequest, Failure, GenerationConfig, ModelBackend, PromptTokenizer
 from flames.models.context_length import is_context_length_error
-from flames.models.outcomes import settle
+from flames.models.outcomes import settle, storable_outcome
 from flames.records import BLOCKED, Completion, Item, Judgment
 from flames.scorers import rubric
 from flames.scorers.truncate import NoRoom, cut_to_fit
+from flames.storable import REPLACED_KEY
 
 JUDGE_PREFIX = "judge:"
 _SEP = "\x1f"
@@ -108,6 +109,8 @@ class _Sample:
     done: bool = False
     served_by: str | None = None
     """The model that answered, as the backend reported it (APIs may route a name to another model)."""
+    replaced: int = 0
+    """Code points of its answers no store can hold, replaced by U+FFFD (`flames.storable`)."""
 
 
 class JudgeScorer:
@@ -235,6 +238,7 @@ class JudgeScorer:
         """Fold one answer into its sample and return its parsed verdict (None for a failure); `done` stays
         False only for a first answer without a verdict."""
         sample.done = True
+        outcome = storable_outcome(outcome)  # the judge's answer is stored as the judgment's raw output
         if isinstance(outcome, Failure):
             if not is_context_length_error(outcome.error):
                 sample.error = outcome.error
@@ -248,6 +252,7 @@ class JudgeScorer:
             sample.refused = settled
             return None
         sample.answers.append(outcome.text)
+        sample.replaced += outcome.meta.get(REPLACED_KEY, {}).get("text", 0)
         sample.served_by = outcome.meta.get("model") or sample.served_by
         verdict = rubric.parse_verdict(outcome.text, item.dimension, outcome.finish_reason)
         sample.score = verdict.score
@@ -286,6 +291,8 @@ def _verdict(item: Item, samples: list[_Sample], budget: int, kept_chars: int | 
     meta: dict[str, Any] = {"retried": sum(len(a) > 1 for a in answers)}
     if served := sorted({s.served_by for s in samples if s.served_by}):
         meta["served_by"] = served
+    if replaced := sum(s.replaced for s in samples):
+        meta[REPLACED_KEY] = {"raw": replaced}
     if kept_chars is not None:
         meta["response_cut"] = {"chars": len(item.response), "kept_chars": kept_chars, "max_input_tokens": budget}
     if too_long := next((s.too_long for s in samples if s.too_long), None):

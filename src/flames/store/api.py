@@ -22,9 +22,11 @@ from flames.prompts import PromptSet
 from flames.provenance import config_hash, git_commit, tool_version
 from flames.records import ANSWERED, Completion, Judgment, OutcomeKind, Prompt, ScoredRecord
 from flames.shard import Shard
+from flames.storable import REPLACED_KEY, storable, storable_text
 from flames.store.batches import BatchStore
-from flames.store.db import make_engine, migrate, resolve_url
+from flames.store.db import migrate, open_engine, resolve_url
 from flames.store.errors import StoreError as StoreError  # re-exported: raised by the methods below
+from flames.store.holds import SLOTS, Holder, Lease, slot_key
 from flames.store.names import check_run_name
 from flames.store.schema import (
     JudgmentRow,
@@ -184,9 +186,12 @@ class Store(BatchStore):
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None):
         self.url = resolve_url(url)
-        self.engine = engine or make_engine(self.url)
         self._upserts: dict[tuple[Any, ...], Any] = {}
-        migrate(self.engine)
+        if engine is None:
+            self.engine = open_engine(self.url)  # StoreError naming the URL and the fix when it is no store
+        else:
+            self.engine = engine
+            migrate(engine)
 
     @property
     def safe_url(self) -> str:
@@ -337,9 +342,9 @@ class Store(BatchStore):
                 row.status = status
                 row.finished_at = utcnow() if status == "complete" else row.finished_at
             if resolved_model is not None:
-                row.resolved_model = resolved_model
+                row.resolved_model = storable_text(resolved_model)[0]
             if meta:
-                row.meta = {**row.meta, **meta}
+                row.meta = {**row.meta, **storable(meta)[0]}
             row.updated_at = utcnow()
 
     def delete_run(self, name: str, first: Callable[[Session, RunInfo], object] | None = None) -> None:
@@ -388,9 +393,11 @@ class Store(BatchStore):
         limit: int | None = None,
         shard: Shard | None = None,
         retry: Collection[OutcomeKind] = (),
+        held: bool = False,
     ) -> list[WorkItem]:
-        """Slots without a final outcome and not held by an open provider batch, in prompt order; `limit`
-        restricts to the first N prompts, `shard` to the prompts of one shard (`flames.shard`).
+        """Slots without a final outcome and not held by a live holder (another process, an open provider
+        batch: `flames.store.holds`), in prompt order; `limit` restricts to the first N prompts, `shard` to the
+        prompts of one shard (`flames.shard`); `held` includes the held ones too.
 
         `retry` names final outcomes to ask again anyway ("blocked", "no_answer": `--retry-blocked`,
         `--retry-no-answer`); an answered slot is never asked again.
@@ -401,11 +408,39 @@ class Store(BatchStore):
                     ResponseRow.run_id == run.id, ResponseRow.status.in_(_final(retry))
                 )
             )
-            done = {(r, k) for r, k in rows} | self.reserved_slots(run.id)
+            done = {(r, k) for r, k in rows}
+        taken = {} if held else self.held(run.id, SLOTS)
         prompts = self.prompts(run.prompt_set_id)[:limit]
         if shard is not None:
             prompts = [(row_id, p) for row_id, p in prompts if shard.contains(p.id)]
-        return [WorkItem(row_id, k, p) for row_id, p in prompts for k in range(run.samples) if (row_id, k) not in done]
+        return [
+            WorkItem(row_id, k, p)
+            for row_id, p in prompts
+            for k in range(run.samples)
+            if (row_id, k) not in done and (not taken or slot_key(run.id, row_id, k) not in taken)
+        ]
+
+    def holders(self, run: RunInfo, slots: Sequence[WorkItem]) -> list[Holder]:
+        """The live holders of these slots of the run (`flames.store.holds`), most slots first."""
+        return self.holders_of(self.held(run.id, SLOTS), [slot_key(run.id, s.prompt_row_id, s.sample_index)
+                                                          for s in slots])  # fmt: skip
+
+    def claim_slots(
+        self, lease: Lease, run: RunInfo, slots: Sequence[WorkItem], retry: Collection[OutcomeKind] = ()
+    ) -> list[WorkItem]:
+        """The slots `lease` won (`flames.store.holds`), less those that got a final outcome meanwhile (not
+        named in `retry`): the ones this process may now pay for, in their order."""
+        keys = [slot_key(run.id, s.prompt_row_id, s.sample_index) for s in slots]
+        won = lease.claim(run.id, keys)
+        with self.session() as s:
+            rows = s.execute(
+                select(ResponseRow.prompt_row_id, ResponseRow.sample_index).where(
+                    ResponseRow.run_id == run.id, ResponseRow.status.in_(_final(retry))
+                )
+            )
+            final = {(r, k) for r, k in rows}
+        return [slot for slot, key in zip(slots, keys, strict=True)
+                if key in won and (slot.prompt_row_id, slot.sample_index) not in final]  # fmt: skip
 
     def answered(
         self, run_id: int, slots: Sequence[WorkItem], retry: Collection[OutcomeKind] = ()
@@ -424,7 +459,8 @@ class Store(BatchStore):
             return {(r, k) for r, k in found}
 
     def _upsert(self, table: Table, values: dict[str, Any], keys: tuple[str, ...], keep: tuple[str, ...] = ()) -> None:
-        """Insert, or update the row with the same `keys` unless its status is one of `keep`.
+        """Insert, or update the row with the same `keys` unless its status is one of `keep`. Text no database
+        takes (NUL, lone surrogates: `flames.storable`) is replaced, and counted in the row's meta.
 
         The statement is built once per shape and reused: building it costs more CPU than running it,
         and this is the per-response hot path of collection.
@@ -441,6 +477,9 @@ class Store(BatchStore):
                 # `!=` per status, not NOT IN: an expanding IN is re-rendered on every execution
                 where=and_(*(table.c.status != status for status in keep)) if keep else None,
             )
+        values, replaced = storable(values)  # the last guard: the model boundary has replaced them already
+        if replaced and isinstance(values.get("meta"), dict) and REPLACED_KEY not in values["meta"]:
+            values["meta"] = {**values["meta"], REPLACED_KEY: {"stored": replaced}}
         with self.engine.begin() as conn:
             conn.execute(stmt, values)
 

@@ -1,9 +1,10 @@
 """The store's record of provider batch jobs (`flames.batch`): which requests each batch holds and where it is.
 
 A batch is written here, with every request it holds, before its file is uploaded; its remote ids are added
-the moment the provider returns them. While a batch is open (not yet collected) the slots or judge requests
-it holds are reserved: neither another batch nor a live run asks for them, so nothing is paid for twice.
-Collecting it sets `collected_at`, which hands back whatever it did not answer.
+the moment the provider returns them. While a batch is open (not yet collected) it is a lease without expiry
+(`flames.store.holds`) on the slots or judge requests it holds: neither another batch nor a live run asks
+for them, so nothing is paid for twice. Collecting or abandoning it sets `collected_at` and ends its lease,
+which hands back whatever it did not answer.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from flames.store.schema import BatchItemRow, BatchRow, utcnow
+from flames.store.holds import HoldStore, Lease, batch_owner, judgment_key, slot_key
+from flames.store.schema import BatchItemRow, BatchRow, HoldRow, LeaseRow, utcnow
 
 GENERATE = "generate"
 SCORE = "score"
@@ -79,8 +81,8 @@ def _info(r: BatchRow) -> BatchInfo:
     )  # fmt: skip
 
 
-class BatchStore:
-    """Batch bookkeeping, mixed into `Store` (which provides `session`)."""
+class BatchStore(HoldStore):
+    """Batch bookkeeping, mixed into `Store` (which provides `session` and `engine`)."""
 
     def session(self) -> Session:
         raise NotImplementedError
@@ -99,8 +101,11 @@ class BatchStore:
         n_bytes: int,
         scorer_id: int | None = None,
         meta: dict[str, Any] | None = None,
+        lease: Lease | None = None,
     ) -> BatchInfo:
-        """Record a batch (status 'preparing') and every request it holds, in one transaction."""
+        """Record a batch (status 'preparing') and every request it holds, and make it their holder, in one
+        transaction: the holds `lease` has on them are handed over (claim them first: a request another live
+        holder has stays theirs)."""
         if kind not in (GENERATE, SCORE):
             raise ValueError(f"batch kind must be {GENERATE!r} or {SCORE!r}, not {kind!r}")
         with self.session() as s, s.begin():
@@ -126,6 +131,9 @@ class BatchStore:
                     for it in items
                 ],
             )
+            keys = [slot_key(run_id, it.prompt_row_id or 0, it.sample_index) if kind == GENERATE
+                    else judgment_key(scorer_id or 0, it.response_id or 0) for it in items]  # fmt: skip
+            self.hold_for_batch(s.connection(), row.id, row.local_key, run_id, keys, lease)
             return _info(row)
 
     def update_batch(self, batch_id: int, **fields: Any) -> BatchInfo:
@@ -141,11 +149,15 @@ class BatchStore:
             return _info(row)
 
     def close_batch(self, batch_id: int, result: dict[str, Any]) -> BatchInfo:
-        """Mark a batch collected with what collecting it did; its unanswered requests become pending again."""
+        """Mark a batch collected (or abandoned) with what that did and end its lease: its unanswered requests
+        become pending again."""
         with self.session() as s, s.begin():
             row = s.get_one(BatchRow, batch_id, with_for_update=True)
             row.result = result
             row.collected_at = row.updated_at = utcnow()
+            owner = batch_owner(row.local_key)
+            s.execute(delete(HoldRow).where(HoldRow.owner == owner))
+            s.execute(delete(LeaseRow).where(LeaseRow.owner == owner))
             return _info(row)
 
     def get_batch(self, batch_id: int) -> BatchInfo:
@@ -164,28 +176,3 @@ class BatchStore:
         with self.session() as s:
             rows = s.scalars(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id).order_by(BatchItemRow.id))
             return [BatchItem(r.custom_id, r.prompt_row_id, r.sample_index, r.response_id, r.request_key) for r in rows]
-
-    def reserved_slots(self, run_id: int) -> set[tuple[int, int]]:
-        """(prompt row id, sample index) of the run's slots held by open generation batches."""
-        with self.session() as s:
-            rows = s.execute(
-                select(BatchItemRow.prompt_row_id, BatchItemRow.sample_index)
-                .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                .where(BatchRow.run_id == run_id, BatchRow.kind == GENERATE, BatchRow.collected_at.is_(None))
-            )
-            return {(r, k) for r, k in rows if r is not None}
-
-    def reserved_responses(self, run_id: int, scorer_id: int) -> set[int]:
-        """Ids of the run's responses whose judge requests for this scorer are held by open batches."""
-        with self.session() as s:
-            ids = s.scalars(
-                select(BatchItemRow.response_id)
-                .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                .where(
-                    BatchRow.run_id == run_id,
-                    BatchRow.kind == SCORE,
-                    BatchRow.scorer_id == scorer_id,
-                    BatchRow.collected_at.is_(None),
-                )
-            )
-            return {i for i in ids if i is not None}

@@ -182,3 +182,30 @@ class BatchItemRow(Base):
     sample_index: Mapped[int] = mapped_column(Integer, default=0)
     response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
     request_key: Mapped[str | None] = mapped_column(Text)
+
+
+class LeaseRow(Base):
+    """Who holds work (`flames.store.holds`): a process, renewing `expires` while it runs, or an open provider
+    batch (`batch_id` set, no expiry until it is collected)."""
+
+    __tablename__ = "leases"
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str | None] = mapped_column(String(255))
+    """The holder's host name, to show."""
+    machine: Mapped[str | None] = mapped_column(String(255))
+    """Host name and process namespace: a holder on this same machine whose `pid` is gone is dead at once."""
+    pid: Mapped[int | None] = mapped_column(Integer)
+    expires: Mapped[float | None] = mapped_column(Float)
+    """Unix time after which a process's holds may be taken over; NULL for a batch."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HoldRow(Base):
+    """One request held by one lease: a run's slot to answer or a response to judge, by its key
+    (`flames.store.holds.slot_key`, `judgment_key`); the key's uniqueness is what makes a claim exclusive."""
+
+    __tablename__ = "holds"
+    slot: Mapped[str] = mapped_column(String(80), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(ForeignKey("leases.owner", ondelete="CASCADE"), index=True)

@@ -17,6 +17,7 @@ from flames.labels.records import LabelRecord
 from flames.official_format import score_cell
 from flames.prompts import PromptFileError, PromptSet, iter_rows
 from flames.records import Completion, Prompt
+from flames.rowfiles import require_file
 from flames.score import Progress, score_run
 from flames.scorers.base import Scorer
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
@@ -49,8 +50,7 @@ def read_predictions(path: Path | str) -> ScorerPredictions:
     `unscored_reason`; `sample_index` (multi-sample runs) makes the key `id#sample_index`. CSV and Parquet
     with the same columns work too. Raises PromptFileError naming file, line and field."""
     path = Path(path)
-    if not path.is_file():
-        raise PromptFileError(path, "file not found")
+    require_file(path)
     out: dict[str, Prediction] = {}
     for line, row in iter_rows(path):
         if row.get("id") in (None, ""):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flames.labels.records import LabelFileError
-from flames.rowfiles import PromptFileError, iter_rows
+from flames.rowfiles import PromptFileError, iter_rows, require_file
 
 Row = tuple[int, dict[str, Any]]
 
@@ -23,8 +23,7 @@ def read_rows(path: Path | str, encoding: str | None = None, sheet: str | None =
     UTF-8, or GB18030 when the bytes are that) and, for a workbook, from `sheet` (`--sheet`; None: the
     first). Raises LabelFileError naming the file, row and field for a missing or unreadable file."""
     path = Path(path)
-    if not path.is_file():
-        raise LabelFileError(path, "file not found")
+    require_file(path, LabelFileError)
     try:
         yield from iter_rows(path, encoding=encoding, sheet=sheet, keep_empty=True)
     except LabelFileError:
