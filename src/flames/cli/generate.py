@@ -243,8 +243,8 @@ def held_elsewhere(run: str, holders: list[Holder]) -> str:
     n = sum(h.requests for h in holders)
     how = []
     if any(h.batch for h in holders):
-        how.append(f"`flames batch status {run}` follows the batches, `flames batch collect {run}` imports a"
-                   f" finished one, `flames batch cancel {run}` stops them")  # fmt: skip
+        status, collect, cancel = (flames_command("batch", verb, run) for verb in ("status", "collect", "cancel"))
+        how.append(f"`{status}` follows the batches, `{collect}` imports a finished one, `{cancel}` stops them")
     if any(not h.batch for h in holders):
         how.append("Rerun this command once the other process has ended")
     return f"{n} slot(s) without a final outcome are held elsewhere: {describe_holders(holders)}. {'; '.join(how)}."
