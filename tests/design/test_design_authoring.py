@@ -62,6 +62,7 @@ def test_add_gives_a_stable_id_and_a_content_hash(store: Store, collection: Coll
         ({"attack_methods": ("flattery",)}, "unknown attack method"),
         ({"text": "   "}, "prompt text is required"),
         ({"tags": ["x" * 61]}, "longer than 60"),
+        ({"uid": "abc\u202egpj.exe"}, "prompt id 'abc\\\\u202egpj.exe' has an invisible formatting character"),
     ],
 )
 def test_invalid_drafts_say_what_is_wrong(
@@ -69,7 +70,7 @@ def test_invalid_drafts_say_what_is_wrong(
 ) -> None:
     d = draft()
     fields = {"dimension": d.dimension, "subcomponent": d.subcomponent, "text": d.text,
-              "attack_methods": d.attack_methods, "intent": d.intent, "tags": d.tags, **change}  # fmt: skip
+              "attack_methods": d.attack_methods, "intent": d.intent, "tags": d.tags, "uid": d.uid, **change}  # fmt: skip
     with pytest.raises((AnnotationError, NotFound), match=message):
         add_prompt(store, collection, people["ann"], Draft(**fields))  # type: ignore[arg-type]
     assert list_prompts(store, collection) == []

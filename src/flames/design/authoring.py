@@ -31,6 +31,8 @@ from flames.design.vocabulary import list_methods, resolve_methods
 from flames.prompts import PromptFileError, prompt_from_row, prompt_id
 from flames.rowfiles import iter_rows, require_file
 from flames.store import Store
+from flames.store.errors import StoreError
+from flames.store.names import check_run_name
 from flames.store.schema import utcnow
 from flames.taxonomy import parse_dimension, parse_subcomponent
 
@@ -164,6 +166,10 @@ def _new_uid(store: Store, collection: Collection, given: str | None, valid: _Va
         given = given.strip()
         if not _UID.fullmatch(given):
             raise AnnotationError(f"prompt id {given!r}: 1-200 characters without spaces or slashes")
+        try:  # an id names the prompt's panel runs too, so it obeys the run-name rules
+            check_run_name(given, "prompt id")
+        except StoreError as err:
+            raise AnnotationError(str(err)) from None
         if given in taken:
             raise Conflict(f"prompt id {given!r} is already used in {collection.name!r}")
         return given

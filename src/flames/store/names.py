@@ -21,24 +21,24 @@ def _escaped(name: str) -> str:
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _HIDDEN else c for c in name)
 
 
-def check_run_name(name: str) -> str:
-    """`name` unchanged if it can name a run: 1 to RUN_NAME_MAX characters, no space at either end, and no
-    character of the categories in `_HIDDEN` (Unicode general categories, UAX #44), which a terminal or page
-    would not show as typed. Raises StoreError naming the first such character by code point, name and
-    position."""
+def check_run_name(name: str, what: str = "run name") -> str:
+    """`name` unchanged if it can name a run (or, with `what`, another thing users see listed, such as a
+    prompt id): 1 to RUN_NAME_MAX characters, no space at either end, and no character of the categories in
+    `_HIDDEN` (Unicode general categories, UAX #44), which a terminal or page would not show as typed. Raises
+    StoreError naming the first such character by code point, name and position."""
     if not name.strip():
-        raise StoreError("a run name cannot be empty")
+        raise StoreError(f"a {what} cannot be empty")
     if len(name) > RUN_NAME_MAX:
-        raise StoreError(f"run name {name[:40]!r}… has {len(name)} characters; at most {RUN_NAME_MAX}")
+        raise StoreError(f"{what} {name[:40]!r}… has {len(name)} characters; at most {RUN_NAME_MAX}")
     if name != name.strip():
-        raise StoreError(f"run name {name!r} begins or ends with a space; leave it out")
+        raise StoreError(f"{what} {name!r} begins or ends with a space; leave it out")
     for i, char in enumerate(name, 1):
-        what = _HIDDEN.get(unicodedata.category(char))
-        if what is not None:
+        hidden = _HIDDEN.get(unicodedata.category(char))
+        if hidden is not None:
             label = unicodedata.name(char, "")
             raise StoreError(
-                f"run name '{_escaped(name)}' has {what} at position {i}: U+{ord(char):04X}"
+                f"{what} '{_escaped(name)}' has {hidden} at position {i}: U+{ord(char):04X}"
                 + (f" {label}" if label else "")
-                + "; a run name is shown in listings, reports and suggested commands, so use visible characters"
+                + f"; a {what} is shown in listings, reports and suggested commands, so use visible characters"
             )
     return name
