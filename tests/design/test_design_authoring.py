@@ -69,8 +69,8 @@ def test_invalid_drafts_say_what_is_wrong(
     store: Store, collection: Collection, people: People, change: dict[str, object], message: str
 ) -> None:
     d = draft()
-    fields = {"dimension": d.dimension, "subcomponent": d.subcomponent, "text": d.text,
-              "attack_methods": d.attack_methods, "intent": d.intent, "tags": d.tags, "uid": d.uid, **change}  # fmt: skip
+    fields = {"dimension": d.dimension, "subcomponent": d.subcomponent, "text": d.text, "uid": d.uid,
+              "attack_methods": d.attack_methods, "intent": d.intent, "tags": d.tags, **change}  # fmt: skip
     with pytest.raises((AnnotationError, NotFound), match=message):
         add_prompt(store, collection, people["ann"], Draft(**fields))  # type: ignore[arg-type]
     assert list_prompts(store, collection) == []
