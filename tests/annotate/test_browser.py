@@ -65,7 +65,7 @@ def test_label_adjudicate_and_read_agreement_in_chromium(server: tuple[str, Stor
         page = sign_in(browser, base, username, PASSWORD, "/p/p1/next", "**/p/p1/next")
         assert page.locator("#claim-form").is_visible()  # a GET claims nothing: a button does
         with page.expect_navigation():
-            page.keyboard.press("Enter")  # the button has the focus
+            page.keyboard.press("Enter")  # takes the next item (the button has, or is about to have, the focus)
         assert "/p/p1/a/" in page.url
         return page
 

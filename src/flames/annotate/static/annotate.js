@@ -1,4 +1,5 @@
-// Keyboard shortcuts for the labelling and adjudication pages: score digits, Enter to submit,
+// Keyboard shortcuts for the labelling and adjudication pages: score digits, Enter to submit (or, on the
+// "next item" page, to take the next item),
 // s/f to skip or flag (with a reason), e to write an explanation, ? for help, Esc to close.
 (function () {
   "use strict";
@@ -36,6 +37,14 @@
       return;
     }
     if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var claim = $("claim-form");
+    if (claim && ev.key === "Enter") {
+      // Enter takes the next item even before the browser has moved the focus to the autofocus button,
+      // unless the focus is on another link or button, which keeps its own meaning.
+      var active = document.activeElement;
+      if (!active || active === document.body || claim.contains(active)) { ev.preventDefault(); claim.requestSubmit(); }
+      return;
+    }
     if (!form) return;
     var radio = form.querySelector('input[name=score][data-key="' + ev.key + '"]');
     if (radio) { radio.checked = true; radio.focus(); ev.preventDefault(); return; }
