@@ -36,8 +36,10 @@ def test_faulty_server_run_completes_without_loss_duplicates_or_stored_errors(
         i = int(prompt[1:].split("个")[0])
         return TRANSIENT_FAULTS[i % 7] if i % 7 < len(TRANSIENT_FAULTS) and attempt <= 2 else None
 
-    with ChatServer(faults=faults, hang_s=1.0, retry_after="0.1") as server:
-        code, out = cli(server, db_url, Path(ps.source), "--concurrency", "16")
+    # a 2 s timeout (not the helper's 0.5 s): on a loaded machine a healthy answer can take longer than 0.5 s,
+    # and the server counts an answer the client gave up on, which would read as paying twice
+    with ChatServer(faults=faults, hang_s=3.0, retry_after="0.1") as server:
+        code, out = cli(server, db_url, Path(ps.source), "--concurrency", "16", "--timeout", "2")
     assert code == 0, out
     store = Store(db_url)
     run = store.get_run("r")
