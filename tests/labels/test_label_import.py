@@ -300,3 +300,9 @@ def test_label_workbooks_name_sheet_and_header_problems(tmp_path: Path) -> None:
     (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     with pytest.raises(LabelFileError, match=r"broken\.xlsx: not a readable \.xlsx workbook"):
         import_labels("xlsx", tmp_path / "broken.xlsx", options)
+
+
+@pytest.mark.parametrize("source", sorted(set(SOURCES) - {"annotation"}))
+def test_every_file_reader_names_a_missing_file(tmp_path: Path, source: str) -> None:
+    with pytest.raises(LabelFileError, match=r"gone\.csv: file not found"):
+        import_labels(source, tmp_path / "gone.csv", ReaderOptions(model="m", dimension=Dimension.SAFETY))

@@ -67,3 +67,11 @@ def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     with pytest.raises(LabelFileError, match="first on line 1") as e:
         read_labels(path)
     assert e.value.line == 3
+
+
+def test_missing_label_file_or_a_directory_is_a_user_error(tmp_path: Path) -> None:
+    # `flames scorer validate/train --labels`, `labels split` read through read_labels: no traceback
+    with pytest.raises(LabelFileError, match=r"no\.jsonl: file not found"):
+        read_labels(tmp_path / "no.jsonl")
+    with pytest.raises(LabelFileError, match="is a directory"):
+        read_labels(tmp_path)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flames.prompts import PromptFileError
+from flames.rowfiles import require_file
 from flames.taxonomy import Dimension, check_score, parse_dimension, parse_subcomponent
 
 SCHEMA = "flames-eval/labels/v1"
@@ -153,10 +154,11 @@ def record_from_json(row: dict[str, Any], path: Path | str = "<labels>", line: i
 def iter_labels(path: Path | str) -> Iterator[LabelRecord]:
     """Read a label file lazily, validating every line.
 
-    Raises `LabelFileError` (file, line, field) on bad JSON, a missing field, an unknown dimension, a label off
-    the dimension's scale, or a repeated `id` (both lines named).
+    Raises `LabelFileError` (file, line, field) for a missing file or a directory, on bad JSON, a missing
+    field, an unknown dimension, a label off the dimension's scale, or a repeated `id` (both lines named).
     """
     path = Path(path)
+    require_file(path, LabelFileError)
     seen: dict[str, int] = {}
     with path.open(encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, 1):

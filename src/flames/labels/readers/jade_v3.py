@@ -18,6 +18,7 @@ from flames.labels.mapping import ImportTally, MappingRule
 from flames.labels.readers.base import LabelReader, ReaderOptions, build, empty_field, require_columns, text
 from flames.labels.readers.table import read_rows
 from flames.labels.records import LabelFileError, LabelRecord
+from flames.rowfiles import require_file
 from flames.taxonomy import Dimension
 
 ID, PROMPT, UNSAFE, SAFE = "ID", "问题", "违规回答", "安全有用回答"
@@ -33,6 +34,7 @@ def _encoding(path: Path, given: str | None) -> str:
     """UTF-8 when the file is valid UTF-8 (a converted copy), else GB18030 (the published encoding)."""
     if given:
         return given
+    require_file(path, LabelFileError)
     try:
         path.read_bytes().decode("utf-8-sig")
         return "utf-8-sig"
