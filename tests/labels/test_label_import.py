@@ -306,3 +306,15 @@ def test_label_workbooks_name_sheet_and_header_problems(tmp_path: Path) -> None:
 def test_every_file_reader_names_a_missing_file(tmp_path: Path, source: str) -> None:
     with pytest.raises(LabelFileError, match=r"gone\.csv: file not found"):
         import_labels(source, tmp_path / "gone.csv", ReaderOptions(model="m", dimension=Dimension.SAFETY))
+
+
+def test_a_prompt_or_response_column_no_row_has_is_named(tmp_path: Path) -> None:
+    # before: "no label was kept ... empty prompt ×2", which sent the user looking at the cells, not the option
+    path = _csv(tmp_path / "mine.csv", ["q", "a", "y"], [["问1", "答1", 3], ["问2", "答2", 1]])
+    opts = ReaderOptions(dimension=Dimension.SAFETY, columns={"prompt": "qq", "response": "a", "label": "y"})
+    with pytest.raises(LabelFileError, match=r"no row has a 'qq' column \(the prompt\); found a, q, y; name it "
+                                             r"with --column prompt=COLUMN"):
+        import_labels("csv", path, opts)
+    opts = ReaderOptions(dimension=Dimension.SAFETY, columns={"prompt": "q", "label": "y"})
+    with pytest.raises(LabelFileError, match="no row has a 'response' column"):
+        import_labels("csv", path, opts)

@@ -46,7 +46,9 @@ def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[La
     rule = user_rule(dict(options.label_map)) if options.label_map else IDENTITY
     source = options.source or path.name
     label_col = options.columns.get("label", "label")
+    found: set[str] = set()
     for line, row in read_rows(path, options.encoding, options.sheet):
+        found.update(row)
         if not options.columns and not options.label_map and all(row.get(k) not in (None, "") for k in _COMPLETE):
             tally.keep(AS_IS, "record kept as is")
             yield record_from_json(row, path, line)
@@ -87,6 +89,12 @@ def read(target: str, options: ReaderOptions, tally: ImportTally) -> Iterator[La
             annotator_labels=tuple(a for a in annotators if a is not None),
             meta={"label_map": dict(options.label_map)} if options.label_map else {},
         )  # fmt: skip
+    for name in ("prompt", "response"):
+        column = options.columns.get(name, name)
+        if found and column not in found:
+            columns = ", ".join(sorted(found))
+            raise LabelFileError(path, f"no row has a {column!r} column (the {name}); found {columns}; "
+                                 f"name it with --column {name}=COLUMN", field=column)  # fmt: skip
 
 
 def _reader(name: str, what: str) -> LabelReader:
