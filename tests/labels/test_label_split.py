@@ -71,6 +71,14 @@ def test_model_split_needs_models() -> None:
         split_labels(labels, "model")
 
 
+@pytest.mark.parametrize(("test_size", "dev_size", "option"), [(1.5, 0.0, "--test-size"), (0.0, 0.0, "--test-size"),
+                                                            (0.2, 1.0, "--dev-size"), (0.2, -0.1, "--dev-size")])
+def test_shares_outside_zero_one_are_refused(test_size: float, dev_size: float, option: str) -> None:
+    # before: --test-size 1.5 silently wrote every prompt but one to test.jsonl
+    with pytest.raises(ValueError, match=f"{option} is a share"):
+        split_labels(_labels(), "prompt", test_size=test_size, dev_size=dev_size)
+
+
 def test_cli_writes_files_and_warns_about_leakage(tmp_path: Path) -> None:
     labels = tmp_path / "l.jsonl"
     write_labels(_labels(), labels)

@@ -130,10 +130,15 @@ def split_labels(
 
     `test_size` and `dev_size` are shares of groups (models, prompts, or labels for `random`); dev is taken
     from the training side with the same grouping (prompts for model+prompt). Raises ValueError for an
-    unknown `by`, held-out models not in the labels, too few groups, or labels without a model for `model`.
+    unknown `by`, a share outside [0, 1) (`test_size` above 0), held-out models not in the labels, too few
+    groups, or labels without a model for `model`.
     """
     if by not in SPLIT_BY:
         raise ValueError(f"--by must be one of {', '.join(SPLIT_BY)}, not {by!r}")
+    if not 0 < test_size < 1:
+        raise ValueError(f"--test-size is a share of the groups, above 0 and below 1 (e.g. 0.2), not {test_size}")
+    if not 0 <= dev_size < 1:
+        raise ValueError(f"--dev-size is a share of the training groups, 0 or more and below 1, not {dev_size}")
     if holdout_models and by not in ("model", "model+prompt"):
         raise ValueError("--holdout-models needs --by model or --by model+prompt")
     if holdout_models and folds:
