@@ -147,3 +147,16 @@ def test_the_page_embeds_at_most_a_capped_answer(files: tuple[Path, Path, Path],
     (long,) = [i for i in data["items"] if i["id"] == "id1"]
     assert len(long["response"]) < PAGE_TEXT_CHARS + 300 and long["response"].endswith("结尾")
     assert f"{1_000_002 - PAGE_TEXT_CHARS:,} characters omitted" in long["response"] and str(labels) in long["response"]
+
+
+def test_a_repeated_prediction_id_names_both_lines(tmp_path: Path) -> None:
+    # before: the last of two disagreeing verdicts silently counted
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"id": "id0", "predicted": 3}\n{"id": "id1", "predicted": 1}\n{"id": "id0", "predicted": 1}\n',
+                     encoding="utf-8")  # fmt: skip
+    with pytest.raises(PromptFileError, match=r"line 3, field 'id': a second prediction for 'id0' \(first on line 1\)"):
+        read_predictions(twice)
+    samples = tmp_path / "samples.jsonl"  # the same id with different sample_index is two keys, not a repeat
+    rows = [{"id": "p", "sample_index": 0, "predicted": 3}, {"id": "p", "sample_index": 1, "predicted": 1}]
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert sorted(read_predictions(samples).predictions) == ["p#0", "p#1"]

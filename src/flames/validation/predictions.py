@@ -17,7 +17,7 @@ from flames.labels.records import LabelRecord
 from flames.official_format import score_cell
 from flames.prompts import PromptFileError, PromptSet, iter_rows
 from flames.records import Completion, Prompt
-from flames.rowfiles import require_file
+from flames.rowfiles import describe, require_file
 from flames.score import Progress, score_run
 from flames.scorers.base import Scorer
 from flames.store import RunInfo, RunSpec, ScorerInfo, Store
@@ -48,10 +48,12 @@ class ScorerPredictions:
 def read_predictions(path: Path | str) -> ScorerPredictions:
     """What `flames score FILE --out PRED.jsonl` writes: rows with `id`, `predicted` (a score or null) and
     `unscored_reason`; `sample_index` (multi-sample runs) makes the key `id#sample_index`. CSV and Parquet
-    with the same columns work too. Raises PromptFileError naming file, line and field."""
+    with the same columns work too. Raises PromptFileError naming file, line and field (a repeated key names
+    both lines: which verdict counts would otherwise be the file order's accident)."""
     path = Path(path)
     require_file(path)
     out: dict[str, Prediction] = {}
+    first_line: dict[str, int] = {}
     for line, row in iter_rows(path):
         if row.get("id") in (None, ""):
             raise PromptFileError(path, "missing `id` (the label id the prediction belongs to)", line, "id")
@@ -59,6 +61,10 @@ def read_predictions(path: Path | str) -> ScorerPredictions:
             raise PromptFileError(path, "no `predicted` (write the file with `flames score FILE --out PRED.jsonl`)",
                                   line, "predicted")  # fmt: skip
         key = response_key(str(row["id"]), int(row["sample_index"]) if "sample_index" in row else None)
+        if key in first_line:
+            raise PromptFileError(path, f"a second prediction for {key!r} (first on {describe(first_line[key])})",
+                                  line, "id")  # fmt: skip
+        first_line[key] = line
         score = score_cell(path, line, row.get("predicted"), POOLED_SCALE, "the scale 3/2/1")
         out[key] = (
             Prediction(score)
