@@ -141,3 +141,21 @@ def test_commands_that_write_refuse_an_in_memory_store(tmp_path: Path) -> None:
                         "sqlite:///:memory:", "--base-url", server.base_url, "--no-progress")  # fmt: skip
         assert code == 0 and "1/1 final outcomes" in out, out
     assert cli("runs", "list", "--db", "sqlite://")[0] == 0  # reading an empty store loses nothing
+
+
+def test_an_output_path_in_a_missing_folder_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    """Every `-o`/`--html`/`--out` write goes through main(): an OSError about a path the user named is one
+    line with the path as given (no `.part` of the atomic write) and, for a missing folder, the fix."""
+    import subprocess
+    import sys
+
+    labels = tmp_path / "mine.jsonl"
+    labels.write_text(json.dumps({"prompt": "问", "response": "答", "label": 3}, ensure_ascii=False) + "\n",
+                      encoding="utf-8")  # fmt: skip
+    out = tmp_path / "nodir" / "labels.jsonl"
+    cmd = [sys.executable, "-c", "from flames.cli import main; main()", "labels", "import", "jsonl", str(labels),
+           "-o", str(out), "--dimension", "Safety"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"error: {out}: No such file or directory; the folder {out.parent} does not exist: create it" in err

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-from flames.cli.app import USER_ERRORS, app, fail
+from flames.cli.app import USER_ERRORS, app, fail, file_error_message
 
 COMMAND_MODULES = (
     "annotate", "compare", "data", "experiment", "generate", "labels", "leaderboard", "prompts", "report", "run",
@@ -28,4 +28,9 @@ def main() -> None:
         app()
     except USER_ERRORS as err:
         fail(str(err))
+        sys.exit(2)
+    except OSError as err:
+        if err.filename is None:  # not about a path the user named (sockets, ...): keep the traceback
+            raise
+        fail(file_error_message(err))
         sys.exit(2)

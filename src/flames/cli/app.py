@@ -5,6 +5,7 @@ Light on purpose (see docs/architecture.md, "Command line"): every command modul
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -81,6 +82,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error for the user and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def file_error_message(err: OSError) -> str:
+    """One line for a file a command could not open or write (`err.filename` set): the path as the user gave
+    it (without the `.part` suffix of an atomic write), the system's reason and, when the folder is missing,
+    the fix. Nothing collected so far is lost: stores commit as they go and outputs are written last."""
+    path = str(err.filename).removesuffix(".part")
+    message = f"{path}: {err.strerror or err}"
+    folder = Path(path).parent
+    if isinstance(err, FileNotFoundError) and not folder.exists():
+        message += f"; the folder {folder} does not exist: create it (mkdir -p {folder}) or choose another path"
+    return message
 
 
 def open_store(db: str | None, *, writes: bool = True) -> Store:
