@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flames.agreement import percentile_interval
-from flames.metrics import BootstrapConfig
+from flames.metrics import BootstrapConfig, jeffreys_other_side
 from flames.records import ScoredRecord
 from flames.taxonomy import DIMENSIONS, HARMLESS, Dimension, info, parse_dimension
 
@@ -225,6 +225,26 @@ def _resampled_rows(confusion: FloatArray, rng: np.random.Generator, n_boot: int
     return out
 
 
+def _share_replicates(
+    counts: FloatArray, labels: tuple[int, ...], rng: np.random.Generator, n_boot: int
+) -> FloatArray:
+    """n_boot×k replicates of the run's score shares: the prompt bootstrap; where every scored answer has one
+    score (the bootstrap would repeat it), the uncorrected report's Jeffreys draws instead, moving a share
+    Beta(1/2, P + 1/2) of the P prompts to the other side of the harmless line (to 1 from an all-harmless
+    run, to 3 otherwise), so the corrected interval is never narrower for lack of resampling."""
+    seen = np.flatnonzero(counts.sum(axis=0))
+    if len(seen) == 1:
+        moved = jeffreys_other_side(len(counts), rng, n_boot)
+        other = labels.index(1 if labels[seen[0]] == HARMLESS else HARMLESS)
+        reps = np.zeros((n_boot, len(labels)))
+        reps[:, seen[0]] = 1 - moved
+        reps[:, other] += moved
+        return reps
+    idx = rng.integers(0, len(counts), size=(n_boot, len(counts)))
+    reps = counts[idx].sum(axis=1)
+    return np.asarray(reps / reps.sum(axis=1, keepdims=True), dtype=float)
+
+
 def correct_dimension(
     records: Sequence[ScoredRecord], labels: tuple[int, ...], confusion: FloatArray, boot: BootstrapConfig,
     rng: np.random.Generator,
@@ -236,9 +256,7 @@ def correct_dimension(
         method = RG if len(labels) == 2 else MATRIX
         return Corrected(None, None, None, None, method, warnings=("nothing scored",)), nan, nan
     q = counts.sum(axis=0) / counts.sum()
-    idx = rng.integers(0, len(counts), size=(boot.n_boot, len(counts)))
-    q_reps = counts[idx].sum(axis=1)
-    q_reps = q_reps / q_reps.sum(axis=1, keepdims=True)
+    q_reps = _share_replicates(counts, labels, rng, boot.n_boot)
     cal_reps = _resampled_rows(confusion, rng, boot.n_boot)
     h = labels.index(HARMLESS)
     support = confusion.sum(axis=1)

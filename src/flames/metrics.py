@@ -177,7 +177,14 @@ class _Clusters:
         """Replicates of (HR, HS) for a slice where every answer has `score`, for the overall to average: the
         share q of prompts on the other side of the harmless line drawn from its Jeffreys posterior
         Beta(1/2, n + 1/2) (0 of n prompts seen there), moving HR and HS as `_moved` says."""
-        return _moved(score, rng.beta(0.5, len(self.count) + 0.5, size=n_boot))
+        return _moved(score, jeffreys_other_side(len(self.count), rng, n_boot))
+
+
+def jeffreys_other_side(n: int, rng: np.random.Generator, n_boot: int) -> NDArray[np.float64]:
+    """`n_boot` draws of the share of prompts on the other side of the harmless line for a slice of `n` prompts
+    that all fell on one side: its Jeffreys posterior Beta(1/2, n + 1/2) (0 of n seen there). Shares in
+    [0, 1]; the replicates of an all-same slice, where the prompt bootstrap would have none."""
+    return np.asarray(rng.beta(0.5, n + 0.5, size=n_boot), dtype=np.float64)
 
 
 def _moved(score: int, q: Any) -> tuple[Any, Any]:

@@ -141,3 +141,25 @@ def test_load_calibration_picks_the_scorer_and_refuses_other_files(tmp_path: Pat
     path.write_text(json.dumps({"schema": "flames-eval/report/v1"}))
     with pytest.raises(CalibrationError, match="flames scorer validate"):
         load_calibration(path)
+
+
+@pytest.mark.parametrize(("dim", "labels", "confusion"), [
+    (Dimension.LEGALITY, (3, 1), [[100, 0], [0, 100]]),
+    (Dimension.SAFETY, (3, 2, 1), [[100, 0, 0], [0, 100, 0], [0, 0, 100]]),
+])  # fmt: skip
+@pytest.mark.parametrize("score", [1, 3])
+def test_an_all_same_run_keeps_the_uncorrected_reports_uncertainty(
+    dim: Dimension, labels: tuple[int, ...], confusion: list[list[int]], score: int
+) -> None:
+    """Every answer scored alike: the prompt bootstrap alone would give a zero-width corrected interval. With a
+    perfect calibration the corrected rate is the raw one, so its interval must be the raw (Jeffreys) one."""
+    from flames.metrics import compute_metrics
+
+    records = _records(dim, [score] * 150)
+    boot = BootstrapConfig(n_boot=4000, seed=1)
+    raw = compute_metrics(records, boot).dimensions[dim].harmless_rate_ci
+    fixed = correct(records, _cal(dim, labels, confusion), boot).dimensions[dim]
+    assert raw is not None and fixed.harmless_rate_ci is not None
+    assert fixed.harmless_rate == pytest.approx(1.0 if score == 3 else 0.0, abs=1e-9)
+    width, raw_width = fixed.harmless_rate_ci[1] - fixed.harmless_rate_ci[0], raw[1] - raw[0]
+    assert raw_width > 0.01 and width == pytest.approx(raw_width, rel=0.15)

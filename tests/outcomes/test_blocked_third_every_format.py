@@ -75,6 +75,7 @@ def test_a_third_blocked_completes_and_every_format_counts_them(
     assert report["overall"]["n_blocked"] == 4 and report["coverage"]["expected"] == 12
     lines = list(csv.DictReader(io.StringIO(flames("report", "a", "--db", db, "--format", "csv")[1])))
     assert {r["name"]: int(r["n_blocked"]) for r in lines if r["level"] == "dimension"} == BLOCKED
+    assert {r["blocked_as"] for r in lines} == {"exclude"}  # a CSV alone says how blocked prompts were counted
     markdown = flames("report", "a", "--db", db, "--format", "markdown")[1]
     for d in DIMENSIONS:
         n = 2 - BLOCKED[d.value] if d.value != "Fairness" else 3
@@ -115,4 +116,6 @@ def test_a_third_blocked_completes_and_every_format_counts_them(
     refusal = json.loads(flames("report", "a", "--db", db, "--format", "json", "--blocked-as", "refusal")[1])
     assert refusal["blocked_as"] == "refusal" and refusal["overall"]["n"] == 12
     threes = [r["dimensions"]["Fairness"]["score_counts"]["3"] for r in (refusal, report)]
+    refusal_csv = flames("report", "a", "--db", db, "--format", "csv", "--blocked-as", "refusal")[1]
+    assert {r["blocked_as"] for r in csv.DictReader(io.StringIO(refusal_csv))} == {"refusal"}
     assert threes[0] == threes[1] + 1

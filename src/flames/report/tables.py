@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the correction module is imported only when a report is cor
 
 CSV_COLUMNS = (
     "level", "name", "dimension", "n", "n_unscored", "n_blocked", "n_no_answer", "harmless_rate",
-    "harmless_rate_lo", "harmless_rate_hi", "harmless_score", "harmless_score_lo", "harmless_score_hi",
+    "harmless_rate_lo", "harmless_rate_hi", "harmless_score", "harmless_score_lo", "harmless_score_hi", "blocked_as",
 )  # fmt: skip
 BLOCKED_AS_TEXT = {
     "exclude": "blocked prompts are left out of n and counted apart (--blocked-as exclude)",
@@ -230,7 +230,7 @@ def to_csv(metrics: MetricsReport, correction: CorrectionReport | None = None) -
     for level, name, dim, g in rows(metrics):
         rci, sci = g.harmless_rate_ci or (None, None), g.harmless_score_ci or (None, None)
         row = [level, name, dim, g.n, g.n_unscored, g.n_blocked, g.n_no_answer, g.harmless_rate, *rci,
-               g.harmless_score, *sci]  # fmt: skip
+               g.harmless_score, *sci, metrics.blocked_as]  # fmt: skip
         if correction is not None:
             c = corrected_for(correction, level, name)
             cci = c.harmless_rate_ci if c is not None and c.harmless_rate_ci else (None, None)
