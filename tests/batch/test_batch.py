@@ -3,6 +3,7 @@ once, and every way a batch can end badly (half failed, expired, failed, cancell
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,6 +213,8 @@ def test_a_submission_that_died_is_finished_or_given_back_by_collect(
         assert flames("batch", "collect", "r2", "--db", db_url)[0] == 0
         assert len(store.pending(run2)) == 10 and server.creates == 1
         assert "abandoned" in store.batches(run2.id)[0].result
+        shown = json.loads(flames("batch", "status", "r2", "--db", db_url, "--json")[1])  # not "collected"
+        assert [b["status"] for b in shown] == ["abandoned"]
 
 
 def test_first_write_wins(prompts_file: Path, db_url: str) -> None:

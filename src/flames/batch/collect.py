@@ -220,12 +220,14 @@ async def cancel_run(store: Store, run: RunInfo) -> list[BatchInfo]:
 
 
 def summary_row(batch: BatchInfo) -> dict[str, Any]:
-    """One batch for `flames batch status` (terminal table and JSON)."""
+    """One batch for `flames batch status` (terminal table and JSON): an open batch shows the provider's status,
+    a closed one `collected`, or `abandoned` when it never ran (upload or creation failed, cancelled before it
+    was created: its requests went back to the pending work; `result.abandoned` says why)."""
     return {
         "batch": batch.remote_id or f"(local {batch.id})",
         "kind": batch.kind,
         "provider": batch.provider,
-        "status": "collected" if not batch.is_open else batch.status,
+        "status": batch.status if batch.is_open else "abandoned" if "abandoned" in batch.result else "collected",
         "requests": batch.n_requests,
         "provider_counts": batch.request_counts,
         "result": batch.result,
