@@ -41,6 +41,8 @@ def test_case_c09_predictions_file_imports_as_a_run(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'x.db'}"
     out = flames("runs", "import", str(predictions), "--db", db)
     assert f"imported 5 responses to 5 prompts as run '{MODEL}'" in out  # predictions/<model>/<subset>.json
+    again = flames("runs", "import", str(predictions), "--db", db)  # the same file again stores nothing
+    assert f"imported 0 responses to 5 prompts as run '{MODEL}' (5 were already stored)" in again
     store = Store(db)
     run = store.get_run(MODEL)
     assert run.model_spec == MODEL and run.meta["subsets"] == ["fairness"]

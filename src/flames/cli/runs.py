@@ -127,9 +127,13 @@ def runs_import(
     from flames.interop.results import import_results
 
     store = open_store(db)
+    held = {r.name: store.counts(r).ok for r in store.list_runs()}  # a repeated import stores nothing again
     for info in import_results(store, path, source, run, model, prompts, data):
         c = store.counts(info)
-        console.print(f"imported {c.ok} responses to {c.prompts} prompts as run {info.name!r} into {store.safe_url}")
+        new = c.ok - held.get(info.name, 0)
+        again = f" ({c.ok - new} were already stored)" if new < c.ok else ""
+        console.print(f"imported {new} responses to {c.prompts} prompts as run {info.name!r}{again} into"
+                      f" {store.safe_url}")  # fmt: skip
 
 
 @runs_app.command("delete")
