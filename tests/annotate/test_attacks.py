@@ -466,7 +466,11 @@ def test_f4_concurrent_claims_by_many_hold_one_each(solo: tuple[Store, TestClien
     assert all(n == 1 for _, n in per_item)
 
 
-def test_f4_plain_gets_change_nothing(client_for: Clients, project: Project, store: Store) -> None:
+BROWSER_NAVIGATIONS = ("cross-site", "same-site", "same-origin", "none")
+"""Values of `Sec-Fetch-Site` a browser sends with a navigation (W3C Fetch Metadata)."""
+
+
+def test_f4_browser_gets_change_nothing(client_for: Clients, project: Project, store: Store) -> None:
     alice, judy, admin = client_for("alice"), client_for("judy"), client_for("admin")
 
     def state() -> tuple[Any, ...]:
@@ -477,16 +481,43 @@ def test_f4_plain_gets_change_nothing(client_for: Clients, project: Project, sto
             )
 
     before = state()
-    for client in (alice, judy, admin):
-        for path in ("/", "/p/p1/next", "/p/p1/mine", "/p/p1/adjudicate", "/p/p1/agreement", "/admin/import",
-                     "/p/p1/export?format=csv", "/p/p1/a/1", "/p/p1/adj/1"):  # fmt: skip
-            assert client.get(path).status_code < 500, path
-    page = alice.get("/p/p1/next")
-    assert page.status_code == 200 and 'action="/p/p1/next"' in page.text and 'method="post"' in page.text
-    assert state() == before  # nothing was claimed by looking
-    url = claim(alice)  # the button's POST claims
-    assert url is not None and state() != before
-    assert alice.get("/p/p1/next").headers["location"] == url  # and GET then shows the open assignment
+    for site in BROWSER_NAVIGATIONS:
+        for client in (alice, judy, admin):
+            for path in ("/", "/p/p1/next", "/p/p1/mine", "/p/p1/adjudicate", "/p/p1/agreement", "/admin/import",
+                         "/p/p1/export?format=csv", "/p/p1/a/1", "/p/p1/adj/1"):  # fmt: skip
+                assert client.get(path, headers={"Sec-Fetch-Site": site}).status_code < 500, path
+        page = alice.get("/p/p1/next", headers={"Sec-Fetch-Site": site})
+        assert page.status_code == 200 and 'action="/p/p1/next"' in page.text and 'method="post"' in page.text
+    assert alice.head("/p/p1/next").status_code in (200, 405)  # a HEAD never claims either
+    assert state() == before  # nothing was claimed by looking, whatever site the navigation came from
+    token = csrf_of(alice.get("/", headers={"Sec-Fetch-Site": "same-origin"}).text)
+    url = alice.post("/p/p1/next", data={"csrf_token": token}).headers["location"]  # the button's POST claims
+    assert state() != before
+    shown = alice.get("/p/p1/next", headers={"Sec-Fetch-Site": "cross-site"}).headers["location"]
+    assert shown == url  # and GET then shows the open assignment
+
+
+def test_f4_a_script_claims_by_get_one_item_at_a_time(
+    solo: tuple[Store, TestClient, list[TestClient]],
+) -> None:
+    """A client without Fetch Metadata (curl, a script) claims with GET, as the security probe does; no other
+    site can steer it, and 30 concurrent GETs still hold one item."""
+    store, race, _ = solo
+    barrier = threading.Barrier(30)
+    locations: list[str | None] = [None] * 30
+
+    def go(i: int) -> None:
+        barrier.wait()
+        resp = race.get("/p/SOLO/next")
+        locations[i] = resp.headers.get("location") if resp.status_code == 303 else None
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(set(locations)) == 1 and locations[0] is not None and "/p/SOLO/a/" in locations[0]
+    assert list(_pending(store).values()) == [1]
 
 
 # -- F5: spreadsheet-safe CSV, exact JSONL ------------------------------------------------------------------

@@ -87,12 +87,24 @@ def _queue_empty(request: Request, user: User, project: Project) -> HTMLResponse
     return render(request, "message.html", user=user, project=project, title=_QUEUE_EMPTY[0], message=_QUEUE_EMPTY[1])
 
 
+def _from_a_browser(request: Request) -> bool:
+    """Whether the request came from a browser page or navigation: every current browser (Chrome and Edge 76+,
+    Firefox 90+, Safari 16.4+) sends the Fetch Metadata header `Sec-Fetch-Site` with every request; scripts
+    and command-line clients (curl, httpx) do not. Source: W3C Fetch Metadata Request Headers."""
+    return "sec-fetch-site" in request.headers
+
+
 @router.get("/p/{name}/next")
 def next_item(request: Request, store: StoreDep, user: UserDep, name: str) -> Response:
-    """The open assignment, else a button that claims the next item: a GET (a link, a cross-site navigation)
-    never claims anything."""
+    """The open assignment; else, in a browser, a button whose POST claims the next item, so that opening a
+    link (a cross-site navigation included) never claims anything; else (a script: no Fetch Metadata, so no
+    other site can steer it) the claim itself, one open item per annotator as for the POST."""
     project = get_project(store, name)
     label_id = workflow.open_assignment(store, project, user.id)
+    if label_id is None and request.method == "GET" and not _from_a_browser(request):
+        label_id = workflow.next_assignment(store, project, user.id)
+        if label_id is None:
+            return _queue_empty(request, user, project)
     if label_id is not None:
         return _see_other(f"/p/{quote(name)}/a/{label_id}")
     answered, available = workflow.open_for(store, project, user.id)
