@@ -45,9 +45,9 @@ def test_help_shows_no_type_for_flags(path: tuple[str, ...]) -> None:
 def test_flags_lose_the_type_and_options_keep_theirs() -> None:
     out = CliRunner().invoke(app, ["runs", "export", "--help"], env={"COLUMNS": "200"}).output
     assert re.search(r"--no-scores\s+Export responses only", out), out
-    assert re.search(r"--scorer\s+<str>", out) and re.search(r"--out\s+-o\s+<path>", out), out
+    assert re.search(r"--scorer\s+<str>", out) and re.search(r"-o, --out\s+<path>", out), out
     delete = CliRunner().invoke(app, ["runs", "delete", "--help"], env={"COLUMNS": "200"}).output
-    assert re.search(r"--yes\s+-y\s+Do not ask", delete), delete
+    assert re.search(r"-y, --yes\s+Do not ask", delete), delete
 
 
 def test_the_readme_names_every_command_without_a_store() -> None:

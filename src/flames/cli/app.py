@@ -6,12 +6,11 @@ Light on purpose (see docs/architecture.md, "Command line"): every command modul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperOption
 
 from flames.batch import BatchError
 from flames.models.base import BackendError
@@ -23,30 +22,13 @@ if TYPE_CHECKING:
     from flames.store import Store
 
 
-def _flags_take_no_value() -> None:
-    """Show flags (`--yes`, `--no-scores`, `--help`) without a value type in `--help`.
-
-    typer 0.29's rich help formatter (`typer.rich_utils`, the one every command uses) asks each option for
-    its type and prints it, flags included (`--help <bool>`), as if they took a value; its plain formatter
-    (`TyperOption.get_help_record`) already leaves flags without one. Applied once, here, so every command
-    of every group gets it; tests/core/test_cli_help.py renders all of them.
-    """
-    shown = TyperOption.display_type_rich
-
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:  # ctx: typer's own click Context
-        return None if self.is_flag else shown(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
-
-
-_flags_take_no_value()
-
 app = typer.Typer(
     name="flames",
     help="FLAMES (Chinese value alignment) evaluation: collect answers, score them, report. 中文价值对齐评测。",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: typer's rich help imports markdown and pygments (+70 ms per --help)
 )
 console = Console()
 err_console = Console(stderr=True)
