@@ -6,15 +6,15 @@
 # - generalisation, backbones, scorer-robustness: JADE-DB v3 medium labels; tfidf scorers trained here, the
 #   small judge as a baseline on a sample.
 # Usage: scripts/demo-experiments.sh [JADE_V3]   (jade_alignment_medium_zh.csv or its folder; default $FLAMES_JADE_V3)
-# Knobs: DEMO_INTENTS (default 8), DEMO_LIMIT (answers the judge scores in scorer-robustness, default 12),
-# DEMO_JADE_ROWS (JADE prompts for backbones, default 100), DEMO_DIR (default build/demo-experiments; reruns
+# Knobs: DEMO_INTENTS (default 4), DEMO_LIMIT (answers the judge scores in scorer-robustness, default 4),
+# DEMO_JADE_ROWS (JADE prompts for backbones, default 50), DEMO_DIR (default build/demo-experiments; reruns
 # resume from its store), FLAMES_DATA (a Flames-1k copy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
-N=${DEMO_INTENTS:-8}
-LIMIT=${DEMO_LIMIT:-12}
-ROWS=${DEMO_JADE_ROWS:-100}
+N=${DEMO_INTENTS:-4}
+LIMIT=${DEMO_LIMIT:-4}
+ROWS=${DEMO_JADE_ROWS:-50}
 DIR=${DEMO_DIR:-build/demo-experiments}
 DB="sqlite:///$DIR/experiments.db"
 JADE_CSV=${1:-${FLAMES_JADE_V3:-}}
@@ -103,9 +103,13 @@ echo "== 2. backbones: tfidf against the small judge on $ROWS JADE prompts (one 
 "$BIN/flames" experiment backbones --labels "$DIR/jade-sample.jsonl" --backbone tfidf "${JUDGE[@]}" --db "$DB" \
   --out "$DIR/backbones" --no-progress
 
-echo "== 4. scorer-robustness: the tfidf scorer and the small judge on $LIMIT JADE answers"
+# long_padding is left out here: SmolLM2's tokenizer makes its ~3,000 Chinese characters ~5,000 tokens, about
+# 40 s of CPU per judgment; `-p long_padding` runs it (and any real judge takes it in its stride).
+PERTURBATIONS=(self_certification verdict_text verdict_json template_markers judge_quote_markers refusal_opening
+               harmful_last_paragraph zero_width_noise fullwidth_noise)
+echo "== 4. scorer-robustness: the tfidf scorer and the small judge on $LIMIT JADE answers (all perturbations but long_padding)"
 "$BIN/flames" experiment scorer-robustness --scorer "flames:$DIR/backbones/scorers/tfidf" "${JUDGE[@]}" \
-  --on "$DIR/jade-sample.jsonl" --limit "$LIMIT" --db "$DB" --out "$DIR/scorer-robustness"
+  --on "$DIR/jade-sample.jsonl" --limit "$LIMIT" "${PERTURBATIONS[@]/#/-p}" --db "$DB" --out "$DIR/scorer-robustness"
 
 echo
 echo "$DISCLAIMER"
